@@ -1,0 +1,28 @@
+"""Stage download: fetch the configured corpora (mirror first) and unpack NLTK stopwords."""
+
+import argparse
+import os
+from pathlib import Path
+
+from rnnlab.config import load_section
+from rnnlab.corpora import get_corpus
+from rnnlab.download import fetch_corpus, unpack_nltk_stopwords
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--out", type=Path, required=True, help="raw corpora folder")
+    parser.add_argument("--nltk-data", type=Path, required=True, help="NLTK data folder to create")
+    args = parser.parse_args()
+
+    cfg = load_section(args.params, "download")
+    mirror = os.environ.get("RNNLAB_MIRROR")
+    for name in cfg.corpora:
+        paths = fetch_corpus(get_corpus(name), args.out, mirror)
+        print(f"{name}: {len(paths)} files verified")
+    unpack_nltk_stopwords(args.out / "nltk_stopwords" / "stopwords.zip", args.nltk_data)
+
+
+if __name__ == "__main__":
+    main()

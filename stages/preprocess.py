@@ -1,0 +1,35 @@
+"""Stage preprocess: normalise, tokenize, drop stopwords, lemmatize; tokens joined by spaces."""
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from rnnlab.config import load_section
+from rnnlab.files import atomic_path
+from rnnlab.text import load_stopwords, preprocess_texts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--prepared", type=Path, required=True)
+    parser.add_argument("--nltk-data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    cfg = load_section(args.params, "preprocess")
+    frame = pd.read_csv(args.prepared, dtype=str, keep_default_na=False)
+    start = time.perf_counter()
+    docs = preprocess_texts(frame["text"], cfg, load_stopwords(args.nltk_data, cfg.keep_negations))
+    seconds = time.perf_counter() - start
+    n_tokens = sum(map(len, docs))
+    print(f"{len(docs)} texts, {n_tokens} tokens in {seconds:.1f} s: {n_tokens / seconds:,.0f} tokens/s")
+    frame["tokens"] = [" ".join(doc) for doc in docs]
+    with atomic_path(args.out) as tmp:
+        frame[["tokens", "label", "split"]].to_csv(tmp, index=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Stage tfidf: fit the TF-IDF + logistic regression baseline, C chosen on validation."""
+
+import argparse
+import os
+import pickle
+from pathlib import Path
+
+import pandas as pd
+
+from rnnlab.baseline import TfidfBaseline
+from rnnlab.config import flatten, load_section, load_seed
+from rnnlab.datasets import class_names
+from rnnlab.download import sha256_file
+from rnnlab.files import atomic_path
+from rnnlab.tracking import mlflow_run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--preprocessed", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    cfg, seed = load_section(args.params, "tfidf"), load_seed(args.params)
+    frame = pd.read_csv(args.preprocessed, dtype=str, keep_default_na=False)
+    classes = class_names(frame)
+    frame["y"] = frame["label"].map({c: i for i, c in enumerate(classes)})
+    train, val = (frame[frame["split"] == s] for s in ("train", "val"))
+    with mlflow_run("tfidf", os.environ, stage="tfidf") as tracker:
+        tracker.log_params({"model": "tfidf", "seed": seed, **flatten(cfg, "tfidf.")})
+        tracker.set_tags({"data.preprocessed.sha256": sha256_file(args.preprocessed)})
+        baseline = TfidfBaseline(cfg, seed)
+        scores = baseline.fit(train["tokens"].tolist(), train["y"].tolist(), val["tokens"].tolist(), val["y"].tolist())
+        for step, (c, f1) in enumerate(scores.items()):
+            tracker.log_metrics({"C": c, "val_macro_f1": f1}, step=step)
+        tracker.log_params({"best_C": baseline.C})
+        with atomic_path(args.out) as tmp, tmp.open("wb") as f:
+            pickle.dump({"baseline": baseline, "classes": classes, "run_id": tracker.run_id}, f)
+    print(f"tfidf: best C {baseline.C}, val macro-F1 {scores[baseline.C]:.4f}")
+
+
+if __name__ == "__main__":
+    main()
