@@ -156,7 +156,8 @@ def from_dict(cls: type, data: Any, where: str) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(names))})")
+        key = unknown[0]  # named dotted, as `dvc exp run -S` spells it
+        raise ConfigError(f"{where}.{key}: unknown key '{key}' (known: {', '.join(sorted(names))})")
     values = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in data.items()}
     return cls(**values)
 

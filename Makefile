@@ -1,0 +1,30 @@
+# The two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+PORT ?= 5000
+REF ?= main
+
+export PATH := $(BIN):$(PATH)
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: setup run test ui bench review clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)  ## create .venv and install the pinned dependencies
+
+run: setup  ## reproduce every DVC stage (set RNNLAB_MIRROR to work offline)
+	dvc repro
+
+test: setup  ## the test suite, on CPU
+	python -m pytest
+
+ui: setup  ## the MLflow UI on 127.0.0.1:$(PORT), lean: one worker, no job execution
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui \
+		--backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} \
+		--host 127.0.0.1 --port $(PORT) --workers 1

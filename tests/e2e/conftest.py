@@ -1,0 +1,67 @@
+"""Helpers for end-to-end tests: a temporary copy of the repository with its own params."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcignore", "Makefile"]
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The local corpus mirror: RNNLAB_MIRROR, else ../shared/datasets beside the repository."""
+    path = Path(os.environ.get("RNNLAB_MIRROR") or ROOT.parent / "shared" / "datasets").resolve()
+    if not (path / "SHA256SUMS").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the corpus mirror, not found at {path}")
+        pytest.skip(f"no corpus mirror at {path}")
+    return path
+
+
+def make_repo(dest: Path, overrides: dict) -> Path:
+    """Copy the pipeline into `dest`, git + dvc init it, and apply params overrides (dotted keys)."""
+    for name in COPIED:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    params = yaml.safe_load((dest / "params.yaml").read_text(encoding="utf-8"))
+    for key, value in overrides.items():
+        *parents, last = key.split(".")
+        node = params
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    run(["git", "init", "-q"], dest)
+    run(["dvc", "init", "-q"], dest)
+    run(["dvc", "config", "core.analytics", "false"], dest)
+    run(["dvc", "config", "core.check_update", "false"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], dest)
+    return dest
+
+
+def run(cmd: list[str], cwd: Path, env: dict | None = None) -> str:
+    """Run a command, failing the test with its output if it fails."""
+    if env is None:
+        env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode:
+        pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc.stdout + proc.stderr
+
+
+def pipeline_env(mirror: Path) -> dict[str, str]:
+    """The environment a stage sees: the venv's python first on PATH, the mirror set."""
+    return dict(os.environ, RNNLAB_MIRROR=str(mirror), PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")

@@ -1,0 +1,89 @@
+"""A few training steps on CPU, and a checkpoint round trip with identical metrics."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from rnnlab.batching import encode_split
+from rnnlab.checkpoint import Classifier, load_checkpoint, save_checkpoint
+from rnnlab.config import ModelConfig, PreprocessConfig, TrainerConfig
+from rnnlab.metrics import score
+from rnnlab.models import build_model
+from rnnlab.tracking import MemoryTracker
+from rnnlab.training import fit, predict_logits, set_seed
+from rnnlab.vocab import build_vocab
+
+POSITIVE = ["хорошо", "отлично", "люблю", "супер", ")))"]
+NEGATIVE = ["плохо", "ужасно", "ненавижу", "грустно", "((("]
+FILLER = ["день", "сегодня", "кино", "вечер", "город", "работа"]
+
+
+def synthetic_docs(n: int, seed: int) -> tuple[list[list[str]], list[int]]:
+    """Class 0 texts contain a negative word, class 1 a positive one, among filler words."""
+    gen = torch.Generator().manual_seed(seed)
+    docs, labels = [], []
+    for i in range(n):
+        label = i % 2
+        cue = (NEGATIVE, POSITIVE)[label]
+        length = int(torch.randint(2, 12, (1,), generator=gen))
+        doc = [FILLER[int(j)] for j in torch.randint(0, len(FILLER), (length,), generator=gen)]
+        doc.insert(int(torch.randint(0, length, (1,), generator=gen)), cue[int(torch.randint(0, len(cue), (1,), generator=gen))])
+        docs.append(doc)
+        labels.append(label)
+    return docs, labels
+
+
+@pytest.fixture(scope="module")
+def splits():
+    train_docs, train_y = synthetic_docs(400, 0)
+    val_docs, val_y = synthetic_docs(100, 1)
+    vocab = build_vocab(train_docs, max_size=100, min_freq=1)
+    return vocab, encode_split(train_docs, train_y, vocab, 20), encode_split(val_docs, val_y, vocab, 20)
+
+
+TRAINER = TrainerConfig(device="cpu", epochs=4, batch_size=32, lr=0.01, patience=2, num_threads=1)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "lstm_loop", "weight_drop_lstm", "semeniuta_lstm", "scratch_rnn"])
+def test_training_learns_and_logs_every_epoch(splits, cell):
+    vocab, train, val = splits
+    cfg = ModelConfig(cell=cell, embedding_dim=16, hidden_size=16, pooling="max")
+    set_seed(0)
+    model = build_model(cfg, len(vocab), 2)
+    tracker = MemoryTracker()
+    result = fit(model, train, val, TRAINER, tracker, seed=0)
+    losses = [r.train_loss for r in result.history]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0]
+    assert result.best.val_macro_f1 > 0.8  # the cue word decides the class
+    assert [step for step, _ in tracker.metrics] == [r.epoch for r in result.history]
+    assert {"train_loss", "val_macro_f1", "seconds"} <= set(tracker.metrics[0][1])
+
+
+def test_same_seed_gives_same_history(splits):
+    vocab, train, val = splits
+    cfg = ModelConfig(cell="gru", embedding_dim=8, hidden_size=8, dropout=0.2)
+    histories = []
+    for _ in range(2):
+        set_seed(3)
+        result = fit(build_model(cfg, len(vocab), 2), train, val, dataclasses.replace(TRAINER, epochs=2), MemoryTracker(), seed=3)
+        histories.append([(r.train_loss, r.val_loss, r.val_macro_f1) for r in result.history])
+    assert histories[0] == histories[1]
+
+
+def test_checkpoint_round_trip_gives_identical_metrics(splits, tmp_path):
+    vocab, train, val = splits
+    cfg = ModelConfig(cell="lstm", embedding_dim=16, hidden_size=16, bidirectional=True, learned_init_state=True)
+    set_seed(1)
+    model = build_model(cfg, len(vocab), 2)
+    result = fit(model, train, val, dataclasses.replace(TRAINER, epochs=2), MemoryTracker(), seed=1)
+    before = predict_logits(model, val, 64, torch.device("cpu"))
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, Classifier(model, cfg, vocab, ["neg", "pos"], PreprocessConfig(), 20, {"best_epoch": result.best_epoch}))
+    loaded = load_checkpoint(path)
+    after = predict_logits(loaded.model, val, 64, torch.device("cpu"))
+    assert torch.equal(before, after)
+    y = val.labels.tolist()
+    assert score(y, before.argmax(1).tolist(), loaded.classes) == score(y, after.argmax(1).tolist(), loaded.classes)
+    assert loaded.vocab == vocab and loaded.model_cfg == cfg and loaded.meta["best_epoch"] == result.best_epoch
