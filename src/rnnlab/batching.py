@@ -21,10 +21,10 @@ class EncodedSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Rows `index`, cut to the longest real length among them."""
+    def batch(self, index: torch.Tensor, trim: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rows `index`, cut to the longest real length among them unless `trim` is off."""
         lengths = self.lengths[index]
-        width = int(lengths.max())
+        width = int(lengths.max()) if trim else self.tokens.shape[1]
         return self.tokens[index, :width], lengths, self.labels[index]  # (B, width), (B,), (B,)
 
 
@@ -68,7 +68,7 @@ def ordered_batches(lengths: torch.Tensor, batch_size: int) -> list[torch.Tensor
     return list(torch.argsort(lengths, stable=True).split(batch_size))
 
 
-def iterate(split: EncodedSplit, batches: list[torch.Tensor]) -> Iterator[tuple[torch.Tensor, ...]]:
+def iterate(split: EncodedSplit, batches: list[torch.Tensor], trim: bool = True) -> Iterator[tuple[torch.Tensor, ...]]:
     """Yield (tokens, lengths, labels) for each batch of indices."""
     for index in batches:
-        yield split.batch(index)
+        yield split.batch(index, trim)

@@ -99,6 +99,7 @@ class TrainerConfig:
     epochs: int = 10
     batch_size: int = 64
     bucket_by_length: bool = True
+    pad_to_max_len: bool = False  # the naive way: every batch as wide as the longest text
     lr: float = 2e-3
     weight_decay: float = 0.0
     clip_grad_norm: float = 1.0
@@ -164,6 +165,8 @@ def from_dict(cls: type, data: Any, where: str) -> Any:
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return value
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where)
     if origin is Literal:

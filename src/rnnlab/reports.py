@@ -63,3 +63,23 @@ def plot_confusion(matrix: Sequence[Sequence[int]], classes: Sequence[str], titl
         ax.text(j, i, str(n), ha="center", va="center", fontsize=8, color="white" if n > counts.max() / 2 else "black")
     ax.set(xlabel="predicted", ylabel="true", title=title)
     _save(fig, path)
+
+
+def plot_variants(rows: Sequence[Mapping[str, Any]], path: Path, reference: float | None = None) -> None:
+    """Mean test macro-F1 with its spread over seeds per variant, and against epoch time."""
+    names = [r["variant"] for r in rows]
+    means = [r["test_macro_f1"]["mean"] for r in rows]
+    stds = [r["test_macro_f1"]["std"] for r in rows]
+    fig, (ax_bar, ax_time) = plt.subplots(1, 2, figsize=(13, 0.35 * len(rows) + 2))
+    ax_bar.barh(names, means, xerr=stds, color="tab:blue", alpha=0.8)
+    ax_bar.invert_yaxis()
+    ax_bar.set(xlabel="test macro-F1 (mean ± std over seeds)", xlim=(min(means) - 0.05, max(means) + 0.03))
+    ax_time.errorbar([r["epoch_seconds"]["mean"] for r in rows], means, yerr=stds, fmt="o")
+    for r, y in zip(rows, means):
+        ax_time.annotate(r["variant"], (r["epoch_seconds"]["mean"], y), fontsize=7)
+    ax_time.set(xlabel="seconds per epoch", ylabel="test macro-F1", xscale="log")
+    if reference is not None:
+        for ax, line in ((ax_bar, ax_bar.axvline), (ax_time, ax_time.axhline)):
+            line(reference, color="tab:red", linestyle="--", label="TF-IDF baseline")
+        ax_time.legend(fontsize=7)
+    _save(fig, path)

@@ -14,8 +14,10 @@ from torch import nn
 from tqdm import tqdm
 
 from rnnlab.batching import EncodedSplit, bucketed_batches, iterate, ordered_batches, shuffled_batches
-from rnnlab.config import TrainerConfig
+from rnnlab.config import ModelConfig, TrainerConfig, flatten
+from rnnlab.embeddings import pretrained_matrix
 from rnnlab.metrics import macro_f1
+from rnnlab.models import build_model, count_parameters
 from rnnlab.tracking import Tracker
 
 
@@ -76,11 +78,12 @@ def train_epoch(
     clip: float,
     device: torch.device,
     desc: str = "train",
+    trim: bool = True,
 ) -> float:
     """One pass over `batches`; returns the mean training loss per sequence."""
     model.train()
     total, seen, start = 0.0, 0, time.perf_counter()
-    bar = tqdm(iterate(split, batches), total=len(batches), desc=desc, leave=False, mininterval=1.0)
+    bar = tqdm(iterate(split, batches, trim), total=len(batches), desc=desc, leave=False, mininterval=1.0)
     for batch in bar:
         tokens, lengths, labels = _to(batch, device)
         optimizer.zero_grad(set_to_none=True)
@@ -150,7 +153,9 @@ def fit(
             if cfg.bucket_by_length
             else shuffled_batches(len(train), cfg.batch_size, generator)
         )
-        train_loss = train_epoch(model, train, batches, optimizer, loss_fn, cfg.clip_grad_norm, device, f"epoch {epoch}")
+        train_loss = train_epoch(
+            model, train, batches, optimizer, loss_fn, cfg.clip_grad_norm, device, f"epoch {epoch}", not cfg.pad_to_max_len
+        )
         seconds = time.perf_counter() - start
         scores = validate(model, val, weight, cfg.batch_size * 4, device)
         record = EpochRecord(epoch, train_loss, scores["loss"], scores["accuracy"], scores["macro_f1"], seconds, len(train) / seconds)
@@ -168,3 +173,19 @@ def fit(
 def history_rows(result: FitResult) -> list[dict[str, Any]]:
     """Per-epoch history as JSON-ready rows (a DVC plot)."""
     return [asdict(r) for r in result.history]
+
+
+def train_classifier(
+    model_cfg: ModelConfig, trainer: TrainerConfig, vocab_itos: list[str], splits: dict[str, EncodedSplit],
+    n_classes: int, tracker: Tracker, seed: int,
+) -> tuple[nn.Module, FitResult]:
+    """Seed, build (with navec vectors when asked), log the configs and fit one classifier."""
+    set_seed(seed)
+    pretrained = None
+    if model_cfg.embeddings == "navec":
+        pretrained, coverage = pretrained_matrix(vocab_itos, model_cfg.embedding_dim, seed)
+        tracker.log_metrics({"navec_coverage": coverage})
+    model = build_model(model_cfg, len(vocab_itos), n_classes, pretrained)
+    tracker.log_params({"seed": seed, "n_parameters": count_parameters(model),
+                        **flatten(trainer, "trainer."), **flatten(model_cfg, "model.")})
+    return model, fit(model, splits["train"], splits["val"], trainer, tracker, seed)

@@ -1,0 +1,47 @@
+"""Stage zoo_report: compare the zoo variants (mean and spread over seeds) with the baseline."""
+
+import argparse
+import os
+from pathlib import Path
+
+from rnnlab.files import atomic_path, read_json
+from rnnlab.reports import markdown_table, plot_variants
+from rnnlab.tracking import mlflow_run
+from rnnlab.zoo import report_rows
+
+COLUMNS = ["variant", "test_macro_f1", "test_accuracy", "epoch_seconds", "n_parameters", "seeds"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--zoo-metrics", type=Path, required=True, help="folder of zoo@<variant> JSONs")
+    parser.add_argument("--test-metrics", type=Path, required=True, help="the main pipeline's metrics/test.json")
+    parser.add_argument("--report", type=Path, required=True)
+    parser.add_argument("--figure", type=Path, required=True)
+    args = parser.parse_args()
+
+    summaries = sorted((read_json(p) for p in args.zoo_metrics.glob("*.json")), key=lambda s: -s["test_macro_f1"]["mean"])
+    tfidf = read_json(args.test_metrics)["tfidf"]["macro_f1"]
+    best = summaries[0]
+    gap = best["test_macro_f1"]["mean"] - tfidf
+    verdict = "reaches or beats" if gap >= 0 else f"falls short of it by {-gap:.4f}"
+    plot_variants(summaries, args.figure, reference=tfidf)
+    text = (
+        "# Model zoo on RuSentiment\n\n"
+        f"Each variant trained with seeds {[r['seed'] for r in best['runs']]}; test macro-F1 and accuracy as mean ± std.\n"
+        f"TF-IDF baseline test macro-F1 (same data and split): {tfidf:.4f}. The best variant, `{best['variant']}` "
+        f"({best['test_macro_f1']['mean']:.4f}), {verdict}.\n\n"
+        + markdown_table(report_rows(summaries), COLUMNS)
+        + f"\n![zoo]({os.path.relpath(args.figure, args.report.parent)})\n"
+    )
+    with atomic_path(args.report) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    with mlflow_run("zoo-report", os.environ, stage="zoo_report", experiment="rnnlab-zoo") as tracker:
+        tracker.log_metrics({"best_test_macro_f1": best["test_macro_f1"]["mean"], "tfidf_test_macro_f1": tfidf})
+        tracker.log_artifact(args.report)
+        tracker.log_artifact(args.figure)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
