@@ -28,3 +28,6 @@ ui: setup  ## the MLflow UI on 127.0.0.1:$(PORT), lean: one worker, no job execu
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui \
 		--backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} \
 		--host 127.0.0.1 --port $(PORT) --workers 1
+
+review: setup  ## params, metrics and plots of the workspace against REF (default main) -> reports/review.md
+	python -m rnnlab.review --ref $(REF) --out reports/review.md --plots reports/review_plots

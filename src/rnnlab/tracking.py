@@ -102,3 +102,35 @@ def _git(*args: str) -> str:
     except (OSError, subprocess.SubprocessError):
         return ""
     return out.stdout.strip()
+
+
+def log_pyfunc_model(
+    run_id: str, env: Mapping[str, str], registered_name: str, input_example: Any, output_example: Any,
+    **pyfunc_args: Any,
+) -> int:
+    """Log a pyfunc model in run `run_id` with a signature inferred from the examples; register it.
+
+    `pyfunc_args` go to `mlflow.pyfunc.log_model` (loader_module, data_path, code_paths, pip_requirements).
+    Returns the new registered version.
+    """
+    with mlflow_run(registered_name, env, run_id=run_id):
+        import mlflow
+        from mlflow.models import infer_signature
+
+        info = mlflow.pyfunc.log_model(
+            name="model", registered_model_name=registered_name, input_example=input_example,
+            signature=infer_signature(input_example, output_example), **pyfunc_args,
+        )
+    return int(info.registered_model_version)
+
+
+def set_model_alias(name: str, alias: str, version: int | None, env: Mapping[str, str]) -> None:
+    """Point `alias` of registered model `name` at `version`; `None` removes the alias if set."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=env.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
+    if version is not None:
+        client.set_registered_model_alias(name, alias, str(version))
+    elif alias in client.get_registered_model(name).aliases:
+        client.delete_registered_model_alias(name, alias)

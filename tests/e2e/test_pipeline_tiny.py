@@ -62,7 +62,7 @@ def tiny_repo(tmp_path_factory, mirror):
     }
     make_repo(repo, overrides)
     env = pipeline_env(mirror) | {"MLFLOW_TRACKING_URI": f"sqlite:///{repo}/mlflow.db"}
-    output = run(["dvc", "repro", "evaluate"], repo, env)
+    output = run(["dvc", "repro", "register"], repo, env)
     return repo, env, output
 
 
@@ -86,14 +86,14 @@ def test_repro_writes_metrics_for_every_model(tiny_repo):
 
 def test_second_repro_is_up_to_date_and_one_param_reruns_one_model(tiny_repo):
     repo, env, _ = tiny_repo
-    again = run(["dvc", "repro", "evaluate"], repo, env)
+    again = run(["dvc", "repro", "register"], repo, env)
     assert "Running stage" not in again
     params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
     params["train"]["gru"]["hidden_size"] = 24
     (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    changed = run(["dvc", "repro", "evaluate"], repo, env)
+    changed = run(["dvc", "repro", "register"], repo, env)
     ran = {line.split("'")[1] for line in changed.splitlines() if line.startswith("Running stage")}
-    assert ran == {"train@gru", "evaluate"}
+    assert ran == {"train@gru", "evaluate", "register"}
 
 
 def test_forced_rerun_reproduces_the_same_metrics(tiny_repo):
