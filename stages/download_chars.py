@@ -1,0 +1,26 @@
+"""Stage download_chars: fetch the character-level corpora (mirror first), each file checked by sha256."""
+
+import argparse
+import os
+from pathlib import Path
+
+from rnnlab.config import DownloadConfig, load_section
+from rnnlab.corpora import get_corpus
+from rnnlab.download import fetch_corpus
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--out", type=Path, required=True, help="folder receiving <corpus>/<file>")
+    args = parser.parse_args()
+
+    cfg = load_section(args.params, "download_chars", DownloadConfig)
+    mirror = os.environ.get("RNNLAB_MIRROR")
+    for name in cfg.corpora:
+        paths = fetch_corpus(get_corpus(name), args.out, mirror)
+        print(f"{name}: {len(paths)} files verified")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Stage names_generate: train the language-conditioned surname generator; judge its samples."""
+
+import argparse
+import os
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from rnnlab.charlm import save_checkpoint
+from rnnlab.config import flatten, load_section, load_seed
+from rnnlab.files import atomic_path, write_json
+from rnnlab.names import GeneratorConfig, generate_names, generator_markdown, judge_samples, load_classifier, \
+    train_generator
+from rnnlab.tracking import mlflow_run
+from rnnlab.training import set_seed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--names", type=Path, required=True, help="CSV from names_prepare")
+    parser.add_argument("--classifier", type=Path, required=True, help="checkpoint from names_classify")
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--report", type=Path, required=True, help="markdown with samples")
+    args = parser.parse_args()
+
+    cfg, seed = load_section(args.params, "names.generator", GeneratorConfig), load_seed(args.params)
+    torch.set_num_threads(cfg.trainer.num_threads)
+    set_seed(seed)
+    frame = pd.read_csv(args.names, dtype=str, keep_default_na=False)
+    with mlflow_run("names-generator", os.environ, stage="names_generate", experiment="rnnlab-names") as tracker:
+        tracker.log_params({"seed": seed, **flatten(cfg)})
+        ckpt, result = train_generator(frame, cfg, tracker, seed)
+        save_checkpoint(args.checkpoint, ckpt)
+        samples = {lang: generate_names(ckpt, lang, cfg.samples, cfg.temperature, seed) for lang in cfg.languages}
+        known = set(frame.loc[frame["split"] == "train", "name"])
+        report = judge_samples(samples, known, load_classifier(args.classifier))
+        tracker.log_metrics({f"{lang}_{k}": r[k] for lang, r in report.items() for k in ("novel", "accepted")})
+        shares = {lang: {k: r[k] for k in ("novel", "accepted")} for lang, r in report.items()}
+        write_json(args.metrics, {"best_step": result.best_step, "val_loss": result.best_val_loss, **shares})
+        with atomic_path(args.report) as tmp:
+            tmp.write_text(generator_markdown(report, cfg.temperature), encoding="utf-8")
+        tracker.log_artifact(args.report, "report")
+    for lang, r in report.items():
+        print(f"{lang}: novel {r['novel']:.2f}, accepted {r['accepted']:.2f}: {', '.join(r['samples'][:8])}")
+
+
+if __name__ == "__main__":
+    main()

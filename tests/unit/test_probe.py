@@ -1,0 +1,83 @@
+"""Memory probe: the digit data, cell configs, the sweep's bookkeeping and its table."""
+
+import contextlib
+
+import pytest
+import torch
+
+from rnnlab.config import ConfigError, ModelConfig, TrainerConfig, load_section
+from rnnlab.probe import ProbeConfig, cell_config, digit_sequences, fails_at, plot_probe, probe_table, run_probe
+from rnnlab.tracking import MemoryTracker
+
+
+@pytest.mark.parametrize("length", [1, 5, 80])
+def test_labels_are_the_first_digit_and_ids_skip_pad_and_unk(length):
+    split = digit_sequences(200, length, torch.Generator().manual_seed(0))
+    assert split.tokens.shape == (200, length) and split.lengths.tolist() == [length] * 200
+    assert torch.equal(split.labels, split.tokens[:, 0] - 2)
+    assert split.tokens.min() >= 2 and split.tokens.max() <= 11
+    assert len(split.labels.unique()) == 10
+
+
+@pytest.mark.parametrize("name, cell, nonlinearity", [
+    ("rnn_tanh", "rnn", "tanh"), ("rnn_relu", "rnn", "relu"), ("lstm", "lstm", "tanh"), ("gru", "gru", "tanh"),
+])
+def test_cell_names_map_to_unidirectional_last_state_models(name, cell, nonlinearity):
+    cfg = cell_config(ModelConfig(bidirectional=True, pooling="max"), name)
+    assert (cfg.cell, cfg.nonlinearity, cfg.bidirectional, cfg.pooling) == (cell, nonlinearity, False, "last")
+
+
+@pytest.mark.parametrize("accuracies, threshold, expected", [
+    ({5: 1.0, 10: 0.9, 20: 0.3, 40: 0.6}, 0.5, 20),
+    ({5: 1.0, 10: 0.9}, 0.5, None),
+    ({40: 0.1, 5: 0.2}, 0.5, 5),
+    ({5: 0.95, 10: 0.85}, 0.9, 10),
+])
+def test_a_cell_fails_at_the_shortest_length_under_the_threshold(accuracies, threshold, expected):
+    assert fails_at(accuracies, threshold) == expected
+
+
+def test_unknown_cells_in_params_are_rejected(tmp_path):
+    (tmp_path / "params.yaml").write_text("probe:\n  cells:\n    - lstm\n    - transformer\n")
+    with pytest.raises(ConfigError, match="transformer"):
+        load_section(tmp_path / "params.yaml", "probe", ProbeConfig)
+
+
+def test_the_sweep_opens_one_run_per_cell_and_length_plus_one_per_cell(tmp_path):
+    cfg = ProbeConfig(cells=("rnn_tanh", "gru"), lengths=(2, 4), train_length=2, train_size=64, val_size=32,
+                      test_size=50, model=ModelConfig(embedding_dim=4, hidden_size=4),
+                      trainer=TrainerConfig(device="cpu", epochs=1, batch_size=32, bucket_by_length=False))
+    runs: dict[str, MemoryTracker] = {}
+
+    def open_run(name):
+        runs[name] = MemoryTracker()
+        return contextlib.nullcontext(runs[name])
+
+    results = run_probe(cfg, open_run, seed=0)
+    assert sorted(runs) == ["gru-L2", "gru-L4", "gru-train2", "rnn_tanh-L2", "rnn_tanh-L4", "rnn_tanh-train2"]
+    assert runs["gru-L4"].params["train_length"] == 4 and runs["gru-train2"].params["model.cell"] == "gru"
+    assert set(results["sweep"]["gru"]) == {2, 4} and set(results["generalization"]["rnn_tanh"]) == {2, 4}
+    assert all(0.0 <= a <= 1.0 for cell in results["sweep"].values() for a in cell.values())
+    assert runs["gru-L2"].metrics[-1][1]["test_accuracy"] == results["sweep"]["gru"][2]
+    table = probe_table(results, 2)
+    assert "| gru |" in table and "L=4" in table and "trained at length 2" in table
+    plot_probe(results, 2, tmp_path / "probe.png")
+    assert (tmp_path / "probe.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_same_seed_gives_the_same_results():
+    cfg = ProbeConfig(cells=("lstm",), lengths=(3,), train_length=3, train_size=64, val_size=32, test_size=50,
+                      model=ModelConfig(embedding_dim=4, hidden_size=4),
+                      trainer=TrainerConfig(device="cpu", epochs=1, batch_size=32, bucket_by_length=False))
+    runs = [run_probe(cfg, lambda name: contextlib.nullcontext(MemoryTracker()), seed=1) for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("body, message", [
+    ("lengths:\n    - 5\n    - 0", "every length >= 1"),
+    ("lengths: []", "needs cells and lengths"),
+])
+def test_impossible_probe_settings_are_rejected_on_load(tmp_path, body, message):
+    (tmp_path / "params.yaml").write_text(f"probe:\n  {body}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_section(tmp_path / "params.yaml", "probe", ProbeConfig)
