@@ -31,3 +31,9 @@ ui: setup  ## the MLflow UI on 127.0.0.1:$(PORT), lean: one worker, no job execu
 
 review: setup  ## params, metrics and plots of the workspace against REF (default main) -> reports/review.md
 	python -m rnnlab.review --ref $(REF) --out reports/review.md --plots reports/review_plots
+
+bench: setup  ## the project's way against naive baselines -> benchmarks/results.md and results.json
+	python benchmarks/bench_preprocess.py
+	python benchmarks/bench_training.py
+	python benchmarks/bench_scaling.py --imdb $${RNNLAB_MIRROR:-../shared/datasets}/imdb
+	python benchmarks/bench_pipeline.py

@@ -50,7 +50,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Cla
     where = str(path)
     model_cfg = from_dict(ModelConfig, payload["model_cfg"], where)
     vocab = Vocab(tuple(payload["itos"]))
-    model = build_model(model_cfg, len(vocab), len(payload["classes"]))
+    # navec vectors are in the state dict already: build a plain embedding, then load into it
+    model = build_model(dataclasses.replace(model_cfg, embeddings="scratch"), len(vocab), len(payload["classes"]))
     model.load_state_dict(payload["state_dict"])
     model.to(device).eval()
     return Classifier(

@@ -16,16 +16,17 @@ class CorpusError(ValueError):
     """A corpus file is malformed or nothing is left after filtering."""
 
 
-def read_csv(path: Path, text_column: str, label_column: str) -> pd.DataFrame:
-    """Read a CSV with a real parser (quoted line breaks survive) into (text, label) columns."""
+def read_csv(path: Path, text_column: str, label_column: str, split_column: str = "") -> pd.DataFrame:
+    """Read a CSV with a real parser (quoted line breaks survive) into (text, label[, split]) columns."""
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, compression="infer")
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise CorpusError(f"{path}: cannot parse CSV: {err}") from err
-    for column in (text_column, label_column):
+    columns = {"text": text_column, "label": label_column, **({"split": split_column} if split_column else {})}
+    for column in columns.values():
         if column not in frame.columns:
             raise CorpusError(f"{path}: no column '{column}' (columns: {', '.join(frame.columns)})")
-    return pd.DataFrame({"text": frame[text_column], "label": frame[label_column]})
+    return pd.DataFrame({name: frame[column] for name, column in columns.items()})
 
 
 def read_rusentiment(raw_dir: Path) -> pd.DataFrame:
@@ -48,14 +49,13 @@ def read_local_csv(cfg: PrepareConfig, seed: int) -> pd.DataFrame:
     local = cfg.local_csv
     if not local.path:
         raise CorpusError("params.yaml: prepare.local_csv.path is empty but prepare.corpus is local_csv")
-    frame = read_csv(Path(local.path), local.text_column, local.label_column)
+    frame = read_csv(Path(local.path), local.text_column, local.label_column, local.split_column)
     if not local.split_column:
         return carve(frame, "test", local.test_size, seed)
-    splits = pd.read_csv(local.path, dtype=str, keep_default_na=False, usecols=[local.split_column])
-    bad = sorted(set(splits[local.split_column]) - {"train", "test"})
+    bad = sorted(set(frame["split"]) - {"train", "test"})
     if bad:
         raise CorpusError(f"{local.path}: column '{local.split_column}' has values other than train/test: {bad[:5]}")
-    return frame.assign(split=splits[local.split_column].to_numpy())
+    return frame
 
 
 def read_corpus(raw_dir: Path, cfg: PrepareConfig, seed: int) -> pd.DataFrame:

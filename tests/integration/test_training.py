@@ -87,3 +87,15 @@ def test_checkpoint_round_trip_gives_identical_metrics(splits, tmp_path):
     y = val.labels.tolist()
     assert score(y, before.argmax(1).tolist(), loaded.classes) == score(y, after.argmax(1).tolist(), loaded.classes)
     assert loaded.vocab == vocab and loaded.model_cfg == cfg and loaded.meta["best_epoch"] == result.best_epoch
+
+
+def test_checkpoint_of_a_navec_model_loads_without_the_vectors(splits, tmp_path):
+    vocab, _, val = splits
+    cfg = ModelConfig(cell="gru", embeddings="navec", embedding_dim=300, hidden_size=8, freeze_embeddings=True)
+    model = build_model(cfg, len(vocab), 2, pretrained=torch.randn(len(vocab), 300))
+    path = tmp_path / "navec.pt"
+    save_checkpoint(path, Classifier(model, cfg, vocab, ["neg", "pos"], PreprocessConfig(), 20, {}))
+    loaded = load_checkpoint(path)
+    assert loaded.model_cfg == cfg
+    assert torch.equal(loaded.model.embedding.weight, model.embedding.weight)
+    assert torch.equal(predict_logits(loaded.model, val, 64, torch.device("cpu")), predict_logits(model, val, 64, torch.device("cpu")))
