@@ -29,6 +29,8 @@ def main() -> None:
     text = (
         "# Model zoo on RuSentiment\n\n"
         f"Each variant trained with seeds {[r['seed'] for r in best['runs']]}; test macro-F1 and accuracy as mean ± std.\n"
+        "Epoch seconds are wall time on the machine that ran each stage: compare them only between variants run under\n"
+        "the same load (`make bench` measures speed in controlled, interleaved runs).\n"
         f"TF-IDF baseline test macro-F1 (same data and split): {tfidf:.4f}. The best variant, `{best['variant']}` "
         f"({best['test_macro_f1']['mean']:.4f}), {verdict}.\n\n"
         + markdown_table(report_rows(summaries), COLUMNS)
