@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 RAW = "https://raw.githubusercontent.com"
 
@@ -13,12 +13,11 @@ class Corpus:
     base_url: str
     files: dict[str, str]  # file name -> sha256
     licence: str
+    elsewhere: dict[str, str] = field(default_factory=dict)  # file name -> URL not under base_url
 
     def url(self, file: str) -> str:
         """Public URL of one of the corpus's files."""
-        if file == "LICENSE.md" and self.name == "rusentiment":
-            return f"{self.base_url.removesuffix('/Dataset')}/{file}"
-        return f"{self.base_url}/{file}"
+        return self.elsewhere.get(file, f"{self.base_url}/{file}")
 
 
 _NAMES_SHA = {
@@ -55,6 +54,7 @@ CORPORA: dict[str, Corpus] = {
                 "LICENSE.md": "8386f4aded6116293b4a2daf378638abe4ed49406c696c12d4e8c19310aec46e",
             },
             "CC BY-NC-SA 4.0 (non-commercial; Rogers et al., COLING 2018)",
+            {"LICENSE.md": f"{RAW}/strawberrypie/rusentiment/7f2afa11a9483f5251cd5156ac848d098b502be0/LICENSE.md"},
         ),
         Corpus(
             "opensentimentcorpus",

@@ -67,12 +67,12 @@ def read_corpus(raw_dir: Path, cfg: PrepareConfig, seed: int) -> pd.DataFrame:
     return read_local_csv(cfg, seed)
 
 
-def carve(frame: pd.DataFrame, name: str, size: float, seed: int, source: str = "train") -> pd.DataFrame:
-    """Mark a stratified share `size` of the `source` rows as split `name`."""
+def carve(frame: pd.DataFrame, name: str, size: float, seed: int) -> pd.DataFrame:
+    """Mark a stratified share `size` of the training rows as split `name`."""
     frame = frame.copy()
     if "split" not in frame:
-        frame["split"] = source
-    pool = frame.index[frame["split"] == source]
+        frame["split"] = "train"
+    pool = frame.index[frame["split"] == "train"]
     labels = frame.loc[pool, "label"]
     stratify = labels if labels.value_counts().min() >= 2 else None
     _, picked = train_test_split(pool, test_size=size, random_state=seed, stratify=stratify)

@@ -79,7 +79,7 @@ def plot_variants(rows: Sequence[Mapping[str, Any]], path: Path, reference: floa
         ax_time.annotate(r["variant"], (r["epoch_seconds"]["mean"], y), fontsize=7)
     ax_time.set(xlabel="seconds per epoch", ylabel="test macro-F1", xscale="log")
     if reference is not None:
-        for ax, line in ((ax_bar, ax_bar.axvline), (ax_time, ax_time.axhline)):
-            line(reference, color="tab:red", linestyle="--", label="TF-IDF baseline")
+        ax_bar.axvline(reference, color="tab:red", linestyle="--")
+        ax_time.axhline(reference, color="tab:red", linestyle="--", label="TF-IDF baseline")
         ax_time.legend(fontsize=7)
     _save(fig, path)
