@@ -161,7 +161,7 @@ def memory_rows(points: dict[int, dict[str, dict]], device: str) -> list[dict]:
 def _line(xs: list[float], ys: list[float]) -> tuple[float, float]:
     n, mx, my = len(xs), sum(xs) / len(xs), sum(ys) / len(ys)
     var = sum((x - mx) ** 2 for x in xs)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var if n > 1 and var else 0.0
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if n > 1 and var else 0.0
     return slope, my - slope * mx
 
 

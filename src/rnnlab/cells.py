@@ -210,7 +210,7 @@ class LoopLSTM(_LoopStack):
     @torch.no_grad()
     def load_from_lstm(self, lstm: nn.LSTM) -> LoopLSTM:
         """Copy an nn.LSTM's weights into the cells."""
-        for cell, (layer, sfx) in zip(self.cells, self.keys()):
+        for cell, (layer, sfx) in zip(self.cells, self.keys(), strict=True):
             for kind in _TORCH_KINDS:
                 getattr(cell, kind).copy_(getattr(lstm, f"{kind}_l{layer}{sfx}"))
         return self
@@ -235,7 +235,7 @@ class SemeniutaLSTM(_LoopStack):
         rows = 4 * hidden_size
         for layer, sfx in self.keys():
             shapes = [(rows, self.layer_input_size(layer)), (rows, hidden_size), (rows,), (rows,)]
-            for kind, shape in zip(_TORCH_KINDS, shapes):
+            for kind, shape in zip(_TORCH_KINDS, shapes, strict=True):
                 self.register_parameter(f"{kind}_l{layer}{sfx}", _torch_default(shape, hidden_size))
 
     def _params(self, k: int) -> list[Tensor]:

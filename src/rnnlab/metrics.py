@@ -25,7 +25,7 @@ def score(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]) 
         "macro_f1": macro_f1(y_true, y_pred, len(classes)),
         "per_class": {
             name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for name, p, r, f, s in zip(classes, precision, recall, f1, support)
+            for name, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
         },
         "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }

@@ -122,7 +122,7 @@ def log_probs(clf: NameClassifier, names: Sequence[str]) -> torch.Tensor:
 def top_languages(clf: NameClassifier, names: Sequence[str], k: int) -> list[list[tuple[float, str]]]:
     """The k likeliest languages of each name, with log-probabilities."""
     values, indices = log_probs(clf, names).topk(min(k, len(clf.classes)), dim=1)  # (N, k) each
-    return [[(float(v), clf.classes[i]) for v, i in zip(vs, ix)] for vs, ix in zip(values, indices.tolist())]
+    return [[(float(v), clf.classes[i]) for v, i in zip(vs, ix, strict=True)] for vs, ix in zip(values, indices.tolist(), strict=True)]
 
 
 def evaluate_classifier(clf: NameClassifier, part: pd.DataFrame) -> dict:
@@ -243,7 +243,7 @@ def _predict_command(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise CommandError("--top must be >= 1")
     clf = _load(load_classifier, args.checkpoint)
-    for name, top in zip(args.names, top_languages(clf, args.names, args.top)):
+    for name, top in zip(args.names, top_languages(clf, args.names, args.top), strict=True):
         print(name)
         for value, language in top:
             print(f"  ({value:.2f}) {language}")

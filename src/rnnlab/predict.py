@@ -88,7 +88,7 @@ def resolve_model(models_dir: Path, name: str) -> Path:
 def format_rows(texts: Sequence[str], table: pd.DataFrame) -> str:
     """Each text quoted on its line, then its label and `class: probability` for every class."""
     lines = []
-    for text, row in zip(texts, table.to_dict("records")):
+    for text, row in zip(texts, table.to_dict("records"), strict=True):
         probs = "  ".join(f"{c.removeprefix(PROB_PREFIX)}: {v:.3f}" for c, v in row.items() if c != LABEL)
         lines += [json.dumps(text, ensure_ascii=False), f"  -> {row[LABEL]:<10} {probs}"]
     return "\n".join(lines)

@@ -131,7 +131,7 @@ def plot_probe(results: Mapping[str, Any], train_length: int, path: Path) -> Non
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     titles = ("trained at each length", f"trained at length {train_length}")
-    for ax, key, title in zip(axes, ("sweep", "generalization"), titles):
+    for ax, key, title in zip(axes, ("sweep", "generalization"), titles, strict=True):
         for cell, accs in results[key].items():
             lengths = sorted(accs)
             ax.plot(lengths, [accs[n] for n in lengths], marker="o", label=cell)

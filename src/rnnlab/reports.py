@@ -75,7 +75,7 @@ def plot_variants(rows: Sequence[Mapping[str, Any]], path: Path, reference: floa
     ax_bar.invert_yaxis()
     ax_bar.set(xlabel="test macro-F1 (mean ± std over seeds)", xlim=(min(means) - 0.05, max(means) + 0.03))
     ax_time.errorbar([r["epoch_seconds"]["mean"] for r in rows], means, yerr=stds, fmt="o")
-    for r, y in zip(rows, means):
+    for r, y in zip(rows, means, strict=True):
         ax_time.annotate(r["variant"], (r["epoch_seconds"]["mean"], y), fontsize=7)
     ax_time.set(xlabel="seconds per epoch", ylabel="test macro-F1", xscale="log")
     if reference is not None:

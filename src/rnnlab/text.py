@@ -101,12 +101,12 @@ def normal_forms(vocabulary: Sequence[str], kind: str, workers: int) -> dict[str
     if kind == "none":
         return {t: t for t in vocabulary}
     if workers <= 1 or len(vocabulary) < 20_000:
-        return dict(zip(vocabulary, _map_chunk((kind, list(vocabulary)))))
+        return dict(zip(vocabulary, _map_chunk((kind, list(vocabulary))), strict=True))
     size = -(-len(vocabulary) // workers)
     chunks = [(kind, list(vocabulary[i : i + size])) for i in range(0, len(vocabulary), size)]
     with ProcessPoolExecutor(workers) as pool:
         mapped = [form for chunk in pool.map(_map_chunk, chunks) for form in chunk]
-    return dict(zip(vocabulary, mapped))
+    return dict(zip(vocabulary, mapped, strict=True))
 
 
 def preprocess_texts(texts: Iterable[str], cfg: PreprocessConfig, stopwords: frozenset[str]) -> list[list[str]]:

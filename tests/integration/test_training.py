@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 import torch
+from torch import nn
 
 from rnnlab.batching import encode_split
 from rnnlab.checkpoint import Classifier, load_checkpoint, save_checkpoint
@@ -11,7 +12,7 @@ from rnnlab.config import ModelConfig, PreprocessConfig, TrainerConfig
 from rnnlab.metrics import score
 from rnnlab.models import build_model
 from rnnlab.tracking import MemoryTracker
-from rnnlab.training import fit, predict_logits, set_seed
+from rnnlab.training import fit, predict_logits, set_seed, train_epoch
 from rnnlab.vocab import build_vocab
 
 POSITIVE = ["хорошо", "отлично", "люблю", "супер", ")))"]
@@ -59,6 +60,32 @@ def test_training_learns_and_logs_every_epoch(splits, cell):
     assert result.best.val_macro_f1 > 0.8  # the cue word decides the class
     assert [step for step, _ in tracker.metrics] == [r.epoch for r in result.history]
     assert {"train_loss", "val_macro_f1", "seconds"} <= set(tracker.metrics[0][1])
+
+
+def test_a_sequence_weighs_the_same_in_any_batch(splits):
+    """A bucketed batch of 16 moves the weights by its two halves' summed gradients over the nominal 8."""
+    vocab, train, _ = splits
+    cfg = ModelConfig(cell="gru", embedding_dim=8, hidden_size=8)
+    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor([0.5, 2.0]), reduction="sum")
+    index = torch.arange(16)
+
+    def fresh() -> nn.Module:
+        set_seed(0)
+        return build_model(cfg, len(vocab), 2)
+
+    model = fresh()
+    before = [p.detach().clone() for p in model.parameters()]
+    train_epoch(model, train, [index], torch.optim.SGD(model.parameters(), lr=0.1), loss_fn, 0.0, torch.device("cpu"), 8)
+    moved = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before, strict=True)])
+
+    reference = fresh()
+    reference.train()
+    for half in index.split(8):
+        tokens, lengths, labels = train.batch(half)
+        loss_fn(reference(tokens, lengths), labels).backward()  # gradients add up over the halves
+    expected = torch.cat([-0.1 * p.grad.flatten() / 8 for p in reference.parameters()])
+    assert set(train.labels[index].tolist()) == {0, 1}
+    torch.testing.assert_close(moved, expected, rtol=1e-4, atol=1e-6)
 
 
 def test_same_seed_gives_same_history(splits):
