@@ -26,6 +26,9 @@ from typing import Any
 # Set before anything imports tqdm (it reads its environment once): per-batch bars would flood make's log.
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Stages run by the benchmarks lemmatise from scratch: a lemma cache left by earlier runs would make
+# their timings depend on what ran before. bench_preprocess measures the cache on its own rows.
+os.environ["RNNLAB_CACHE_DIR"] = "off"
 
 import psutil  # noqa: E402
 import torch  # noqa: E402

@@ -8,7 +8,7 @@ import pandas as pd
 
 from rnnlab.config import load_section
 from rnnlab.files import atomic_path
-from rnnlab.text import load_stopwords, preprocess_texts
+from rnnlab.text import default_lemma_cache, load_stopwords, preprocess_texts
 
 
 def main() -> None:
@@ -22,10 +22,13 @@ def main() -> None:
     cfg = load_section(args.params, "preprocess")
     frame = pd.read_csv(args.prepared, dtype=str, keep_default_na=False)
     start = time.perf_counter()
-    docs = preprocess_texts(frame["text"], cfg, load_stopwords(args.nltk_data, cfg.keep_negations))
+    # The lemma cache only saves work: a lemma is a function of the token and pymorphy3's version.
+    cache = default_lemma_cache()
+    docs = preprocess_texts(frame["text"], cfg, load_stopwords(args.nltk_data, cfg.keep_negations), cache)
     seconds = time.perf_counter() - start
     n_tokens = sum(map(len, docs))
     print(f"{len(docs)} texts, {n_tokens} tokens in {seconds:.1f} s: {n_tokens / seconds:,.0f} tokens/s")
+    print(f"lemma cache: {cache or 'off (RNNLAB_CACHE_DIR=off)'}")
     frame["tokens"] = [" ".join(doc) for doc in docs]
     with atomic_path(args.out) as tmp:
         frame[["tokens", "label", "split"]].to_csv(tmp, index=False)

@@ -8,6 +8,7 @@ torch.set_num_threads(1)  # tests run on 2 cores beside other work
 
 @pytest.fixture(autouse=True)
 def _isolated_mlflow(tmp_path, monkeypatch):
-    """Every test gets its own sqlite tracking store, so none writes to ./mlflow.db."""
+    """Every test gets its own sqlite tracking store and lemma cache, so none writes to ./mlflow.db or ~/.cache."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("RNNLAB_CACHE_DIR", str(tmp_path / "cache"))  # no test reads or fills the user's lemma cache

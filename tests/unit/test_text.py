@@ -9,7 +9,16 @@ import pytest
 from nltk.stem.snowball import SnowballStemmer
 
 from rnnlab.config import PreprocessConfig
-from rnnlab.text import NEGATIONS, _morph, load_stopwords, normal_forms, preprocess_texts, tokenize
+from rnnlab.text import (
+    MIN_TEXTS_FOR_WORKERS,
+    NEGATIONS,
+    _morph,
+    default_lemma_cache,
+    load_stopwords,
+    preprocess_texts,
+    read_lemma_cache,
+    tokenize,
+)
 
 DEFAULT = PreprocessConfig()
 
@@ -119,21 +128,54 @@ def test_stopword_removal_leaves_empty_doc():
     assert preprocess_texts(["и в"], cfg(remove_stopwords=True), frozenset({"и", "в"})) == [[]]
 
 
-def test_normal_forms_in_workers_match_one_process():
-    words, seen = [], set()
+def test_emoji_variation_selector_stays_a_token_as_with_nltk():
+    # NLTK's RegexpTokenizer runs the `regex` engine, whose \w takes the mark U+FE0F; tokens must not change.
+    assert tokenize("❗\ufe0f ✖\ufe0fwhat", DEFAULT) == ["❗", "\ufe0f", "✖", "\ufe0fwhat"]
+
+
+def test_workers_give_the_same_documents_as_one_process():
+    words = []
     for word, *_ in _morph().dictionary.iter_known_words():  # real inflected forms, offline
-        if "-" not in word and word not in seen:
-            seen.add(word)
+        if "-" not in word:
             words.append(word)
-        if len(words) == 20_500:  # over the 20,000 at which workers start
+        if len(words) == 5 * 2 * MIN_TEXTS_FOR_WORKERS + 5:  # enough texts for two workers
             break
-    words.sort()
-    one = normal_forms(words, "lemma", workers=1)
-    two = normal_forms(words, "lemma", workers=2)
-    assert list(two) == words
+    texts = [" ".join(words[i : i + 5]) for i in range(0, len(words), 5)]
+    one = preprocess_texts(texts, cfg(normalize="lemma", workers=1), frozenset())
+    two = preprocess_texts(texts, cfg(normalize="lemma", workers=2), frozenset())
     assert two == one
-    assert sum(word != form for word, form in one.items()) > len(words) // 2  # most are inflected
+    assert len(two) == len(texts) and sum(map(len, two)) == len(words)
+    assert sum(w != f for w, f in zip(words, (f for doc in one for f in doc), strict=True)) > len(words) // 2
 
 
-def test_normal_forms_none_is_identity():
-    assert normal_forms(["кошки", ":)"], "none", workers=2) == {"кошки": "кошки", ":)": ":)"}
+def test_lemma_cache_is_filled_then_used(tmp_path):
+    cache = tmp_path / "lemmas.json"
+    assert preprocess_texts(["Кошки бежали"], cfg(), frozenset(), cache) == [["кошка", "бежать"]]
+    assert read_lemma_cache(cache) == {"кошки": "кошка", "бежали": "бежать"}
+    cache.write_text('{"кошки": "кот"}', encoding="utf-8")  # a planted entry shows that lookups replace parsing
+    assert preprocess_texts(["Кошки лаяли"], cfg(), frozenset(), cache) == [["кот", "лаять"]]
+    assert read_lemma_cache(cache) == {"кошки": "кот", "лаяли": "лаять"}  # new tokens are added
+
+
+def test_stems_leave_the_lemma_cache_alone(tmp_path):
+    cache = tmp_path / "lemmas.json"
+    preprocess_texts(["Кошки бежали"], cfg(normalize="stem"), frozenset(), cache)
+    assert not cache.exists()
+
+
+@pytest.mark.parametrize("content", ['{"кошки": ', '["кошки"]', '{"кошки": 1}'])
+def test_broken_lemma_cache_is_reported_and_rebuilt(tmp_path, content):
+    cache = tmp_path / "lemmas.json"
+    cache.write_text(content, encoding="utf-8")
+    with pytest.warns(UserWarning, match=str(cache)):
+        docs = preprocess_texts(["Кошки"], cfg(), frozenset(), cache)
+    assert docs == [["кошка"]]
+    assert read_lemma_cache(cache) == {"кошки": "кошка"}
+
+
+def test_lemma_cache_location_names_the_versions(monkeypatch, tmp_path):
+    monkeypatch.setenv("RNNLAB_CACHE_DIR", str(tmp_path))
+    path = default_lemma_cache()
+    assert path.parent == tmp_path and path.name.startswith("lemmas-pymorphy3-2.0.6-dicts-ru-")
+    monkeypatch.setenv("RNNLAB_CACHE_DIR", "off")
+    assert default_lemma_cache() is None
