@@ -159,6 +159,7 @@ def test_training_benchmark_covers_every_batching_and_says_where_gpu_is_missing(
     assert bucketed["target"] == 1.5 and 0.0 <= bucketed["details"]["val_macro_f1_best"] <= 1.0
     assert list(bucketed["requires"]) == ["val macro-F1 equal or better (within 0.01)"]
     assert len(bucketed["details"]["f1_by_epoch"].split()) == 2  # --quick trains 2 epochs
+    assert len(bucketed["details"]["val_macro_f1_best_by_seed"].split()) == 2  # over 2 seeds
     assert by_what(rows, "lstm_loop bucketed")["ratio"] > 0 and by_what(rows, "weight_drop_lstm bucketed")["ratio"] > 0
     assert by_what(rows, "lstm bucketed, autocast bfloat16")["device"].startswith(("cpu", "cuda"))
     gpu = by_what(rows, "lstm bucketed on GPU vs CPU")
