@@ -67,6 +67,21 @@ class MlflowTracker:
         self._mlflow.log_artifact(str(path), artifact_path=folder)
 
 
+def tracking_uri(env: Mapping[str, str], cwd: Path | None = None) -> str:
+    """MLFLOW_TRACKING_URI, else mlflow.db at the repository root.
+
+    `dvc exp run --queue` runs each experiment in a copy of the repository under .dvc/tmp/exps/:
+    its runs belong in the repository's own store, so that the MLflow UI shows the whole sweep.
+    """
+    if env.get("MLFLOW_TRACKING_URI"):
+        return env["MLFLOW_TRACKING_URI"]
+    parts = (cwd or Path.cwd()).resolve().parts
+    for i in range(1, len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return f"sqlite:///{Path(*parts[:i]) / 'mlflow.db'}"
+    return DEFAULT_TRACKING_URI
+
+
 @contextlib.contextmanager
 def mlflow_run(
     run_name: str, env: Mapping[str, str], stage: str = "", experiment: str = EXPERIMENT, run_id: str | None = None
@@ -75,7 +90,7 @@ def mlflow_run(
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
-    mlflow.set_tracking_uri(env.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
+    mlflow.set_tracking_uri(tracking_uri(env))
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name) as run:
         tracker = MlflowTracker(mlflow, run.info.run_id)
@@ -129,7 +144,7 @@ def set_model_alias(name: str, alias: str, version: int | None, env: Mapping[str
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=env.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
+    client = MlflowClient(tracking_uri=tracking_uri(env))
     if version is not None:
         client.set_registered_model_alias(name, alias, str(version))
     elif alias in client.get_registered_model(name).aliases:

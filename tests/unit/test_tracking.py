@@ -123,3 +123,11 @@ def test_mlflow_run_resumes_by_run_id(mlflow_env, tracking_uri):
     assert run.data.metrics["test_macro_f1"] == 0.4
     steps = [(m.step, m.value) for m in client.get_metric_history(run_id, "val_macro_f1")]
     assert sorted(steps) == [(0, 0.25), (1, 0.3)]
+
+
+def test_queued_experiments_log_to_the_repository_store(tmp_path):
+    workspace = tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "tmpab12cd"  # where `dvc queue` runs an experiment
+    workspace.mkdir(parents=True)
+    assert tracking.tracking_uri({}, workspace) == f"sqlite:///{tmp_path / 'repo' / 'mlflow.db'}"
+    assert tracking.tracking_uri({}, tmp_path) == "sqlite:///mlflow.db"
+    assert tracking.tracking_uri({"MLFLOW_TRACKING_URI": "sqlite:///x.db"}, workspace) == "sqlite:///x.db"
