@@ -143,7 +143,7 @@ def _normalise(job: tuple[list[str], PreprocessConfig, frozenset[str], dict[str,
     return docs, new
 
 
-# Below this many texts a second process costs more than it saves (starting it, shipping results).
+# With fewer texts than this per worker, one process: a worker costs a process start and shipping results.
 MIN_TEXTS_FOR_WORKERS = 2_000
 
 
