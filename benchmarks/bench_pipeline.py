@@ -194,7 +194,7 @@ def main() -> None:
         "MLflow rows: ratio = with MLflow / without (1.0 = free); the overhead is per training run, not per epoch.",
         "the real checkout is not measured: other work changes it, and `dvc repro` there would take its lock.",
     ]
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()} | {"target": target, "models": models}
+    settings = vars(args) | {"target": target, "models": models}  # paths are written as strings
     machine = common.machine_info(torch.device("cpu"), args.threads)
     path = common.write_section(args.out, "pipeline", common.section(
         "Pipeline overheads: DVC and MLflow", machine, rows, notes, settings))

@@ -222,16 +222,14 @@ def main() -> None:
         "growth exponent b in time ~ size^b says the same.",
         "repeating RuSentiment adds no new words, so lemmatisation (once per distinct token) costs the same at every "
         "factor and preprocess grows less than linearly; tokenising, featurize and training are per text.",
-        "IMDB is English: only Cyrillic words are lemmatised, so its preprocess is tokenisation alone. Its prepare reads "
-        "the CSV twice (the text and label columns, then the split column) when a split column is set.",
+        "IMDB is English: only Cyrillic words are lemmatised, so its preprocess is tokenisation alone.",
         f"train = stages/train.py on a params file with one model ({args.embedding_dim}-dim embedding, {args.hidden_size} "
         f"hidden units, LSTM, {args.train_epochs} epoch(s), {args.threads} thread(s)), MLflow on a throw-away sqlite store.",
         "peak RSS is what a stage holds at once: each stage reads its input file once.",
     ]
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     machine = common.machine_info(torch.device("cpu"), args.threads)
     path = common.write_section(args.out, "scaling", common.section(
-        "Scaling: time and peak memory as the corpus grows", machine, rows, notes, settings))
+        "Scaling: time and peak memory as the corpus grows", machine, rows, notes, vars(args)))
     print(f"scaling: wrote {path}")
 
 

@@ -261,10 +261,9 @@ def main() -> None:
         "GPU-path rows run the same switches the CUDA run uses (autocast, pinned batches + non_blocking copies, cuDNN flag); "
         "on CPU the pinned row cannot run, and fp16 autocast may be unsupported for the LSTM.",
     ]
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     machine = common.machine_info(gpu, args.threads)
     path = common.write_section(args.out, "training", common.section(
-        "Training throughput: padding, packing, bucketing", machine, rows, notes, settings))
+        "Training throughput: padding, packing, bucketing", machine, rows, notes, vars(args)))
     print(f"training: wrote {path}")
 
 

@@ -247,7 +247,7 @@ def write_section(out_dir: Path, name: str, result: dict[str, Any]) -> Path:
         data = json.loads(json_path.read_text(encoding="utf-8")) if json_path.exists() else {"sections": {}}
         data["sections"][name] = result
         data["sections"] = dict(sorted(data["sections"].items(), key=lambda kv: _order(kv[0])))
-        _write_atomic(json_path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+        _write_atomic(json_path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n")
         _write_atomic(md_path, render_markdown(data))
     return json_path
 

@@ -161,8 +161,8 @@ def preprocess_texts(
     cache = cache if cfg.normalize == "lemma" else None
     known = read_lemma_cache(cache) if cache else {}
     workers = max(1, min(cfg.workers, len(texts) // MIN_TEXTS_FOR_WORKERS))
-    size = -(-len(texts) // workers)
-    jobs = [(texts[i : i + size], cfg, drop, known) for i in range(0, len(texts), size)] or [([], cfg, drop, known)]
+    size = max(1, -(-len(texts) // workers))
+    jobs = [(texts[i : i + size], cfg, drop, known) for i in range(0, len(texts), size)]
     if workers == 1:
         results = [_normalise(job) for job in jobs]
     else:

@@ -103,6 +103,10 @@ def test_placeholders_and_emoticons_pass_through_lemmatisation():
     assert docs == [["xxurl", "кошка", ":)", "xxnum"]]
 
 
+def test_no_texts_give_no_documents():
+    assert preprocess_texts([], cfg(normalize="lemma", workers=2), frozenset()) == []
+
+
 def test_stemming():
     stemmer = SnowballStemmer("russian")
     docs = preprocess_texts(["Кошки бежали !!!"], cfg(normalize="stem"), frozenset())
