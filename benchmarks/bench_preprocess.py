@@ -16,7 +16,8 @@ import pandas as pd
 import torch
 
 from rnnlab.config import PreprocessConfig, load_section
-from rnnlab.text import lemma, load_stopwords, preprocess_texts, tokenize
+from rnnlab.lemmas import WORD_RE, pymorphy3_lemma
+from rnnlab.text import load_stopwords, preprocess_texts, tokenize
 
 TARGET = 30.0
 
@@ -24,20 +25,25 @@ TARGET = 30.0
 def naive_preprocess(texts: Sequence[str], cfg: PreprocessConfig, stopwords: frozenset[str]) -> list[list[str]]:
     """The baseline: tokenize, then morph.parse(word)[0].normal_form for every token occurrence, one process.
 
-    `lemma` applies the project's rule (Cyrillic words only, other tokens unchanged), so both ways
-    must give the same lemmas; it has no cache, so every occurrence is parsed again.
+    As the project does, only Cyrillic words (WORD_RE) are parsed and other tokens kept, so both ways
+    must give the same lemmas; nothing is cached, so every occurrence is parsed again.
     """
+    import pymorphy3  # loaded here, so that the timing includes reading the dictionaries, as ours does
+
+    morph = pymorphy3.MorphAnalyzer()
     drop = stopwords if cfg.remove_stopwords else frozenset()
-    return [[lemma(t) for t in tokenize(text, cfg) if t not in drop] for text in texts]
+    return [[pymorphy3_lemma(morph, t) if WORD_RE.fullmatch(t) else t for t in tokenize(text, cfg) if t not in drop]
+            for text in texts]
 
 
-def naive_child(args: argparse.Namespace) -> None:
-    """Run the baseline in this (child) process and write its seconds and documents as JSON.
+def child(args: argparse.Namespace) -> None:
+    """Time one way (`--child WAY`) in this fresh process and write its seconds and documents as JSON.
 
-    With --pure-python-dawg, pymorphy3 is imported as `pip install pymorphy3` leaves it: without the
-    DAWG C extension of its `fast` extra, reading its dictionaries in pure Python.
+    naive: pymorphy3 as `pip install pymorphy3` leaves it, reading its dictionaries in pure Python;
+    naive-fast: the same loop with the DAWG C extension of its `fast` extra, as this project installs it;
+    ours: `preprocess_texts` with the lemma cache file --cache, empty (first run) or filled (rerun).
     """
-    if args.pure_python_dawg:
+    if args.child == "naive":
         sys.modules["dawg"] = None  # pymorphy3 falls back to dawg_python, its default dependency
     import pymorphy3.dawg
 
@@ -45,18 +51,28 @@ def naive_child(args: argparse.Namespace) -> None:
     texts = _texts(args.prepared, args.limit)
     stopwords = load_stopwords(args.nltk_data, cfg.keep_negations)
     with common.stopwatch() as timer:
-        docs = naive_preprocess(texts, cfg, stopwords)
-    Path(args.naive_out).write_text(json.dumps({"seconds": timer["seconds"], "docs": docs,
+        if args.child == "ours":
+            docs = preprocess_texts(texts, cfg, stopwords, args.cache)
+        else:
+            docs = naive_preprocess(texts, cfg, stopwords)
+    Path(args.child_out).write_text(json.dumps({"seconds": timer["seconds"], "docs": docs,
                                                 "dawg_extension": pymorphy3.dawg.EXTENSION_AVAILABLE}))
 
 
-def run_naive(args: argparse.Namespace, pure_python_dawg: bool, tmp: Path) -> dict:
-    """The baseline in a fresh process, so it loads pymorphy3 as it chooses; its own timing."""
-    out = tmp / f"naive-{pure_python_dawg}.json"
-    cmd = [sys.executable, __file__, "--naive-out", str(out), "--prepared", str(args.prepared), "--nltk-data",
-           str(args.nltk_data), "--params", str(args.params), "--limit", str(args.limit)]
-    common.run_checked(cmd + (["--pure-python-dawg"] if pure_python_dawg else []), common.ROOT)
-    return json.loads(out.read_text())
+def run_child(args: argparse.Namespace, way: str, tmp: Path, caches: list[Path | None]) -> dict:
+    """`way` once per cache in `caches`, each in a fresh process: the best time, every time, the last documents.
+
+    A fresh process each time, so that no way inherits another's loaded dictionaries or heap.
+    """
+    seconds = []
+    for i, cache in enumerate(caches):
+        out = tmp / f"{way}-{i}.json"
+        cmd = [sys.executable, __file__, "--child", way, "--child-out", str(out), "--prepared", str(args.prepared),
+               "--nltk-data", str(args.nltk_data), "--params", str(args.params), "--limit", str(args.limit)]
+        common.run_checked(cmd + (["--cache", str(cache)] if cache else []), common.ROOT)
+        result = json.loads(out.read_text())
+        seconds.append(result["seconds"])
+    return {**result, "seconds": min(seconds), "all_seconds": seconds}
 
 
 def differing(ours: list[list[str]], naive: list[list[str]]) -> list[int]:
@@ -64,52 +80,51 @@ def differing(ours: list[list[str]], naive: list[list[str]]) -> list[int]:
     return [i for i, (a, b) in enumerate(zip(ours, naive, strict=True)) if a != b]
 
 
-def library_rows(args: argparse.Namespace, texts: list[str], cfg: PreprocessConfig, stopwords: frozenset[str],
-                 device: str, corpus: str) -> list[dict]:
-    """Time ours without and with a lemma cache, the two baselines, and tokenising alone, on the same texts."""
+def library_rows(args: argparse.Namespace, texts: list[str], cfg: PreprocessConfig, device: str, corpus: str) -> list[dict]:
+    """Time tokenising alone, the two baselines, and ours without and with a lemma cache, on the same texts."""
+    tokenize_seconds = []
+    for _ in range(args.repeat):
+        with common.stopwatch() as timer:
+            tokens = [tokenize(text, cfg) for text in texts]
+        tokenize_seconds.append(timer["seconds"])
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
-        naive = run_naive(args, True, tmp_dir)
-        naive_fast = run_naive(args, False, tmp_dir)
-        cache = tmp_dir / "lemmas.json"
-        with common.stopwatch() as cold_t:
-            cold = preprocess_texts(texts, cfg, stopwords, cache)
-        with common.stopwatch() as warm_t:
-            warm = preprocess_texts(texts, cfg, stopwords, cache)
-        cached = len(json.loads(cache.read_text())) if cache.exists() else 0
-    with common.stopwatch() as tok_t:
-        tokens = [tokenize(text, cfg) for text in texts]
+        once = [None] * args.repeat
+        naive, naive_fast = run_child(args, "naive", tmp_dir, once), run_child(args, "naive-fast", tmp_dir, once)
+        empty = [tmp_dir / f"lemmas-{i}.json" for i in range(args.repeat)]  # a new, empty cache for each first run
+        cold = run_child(args, "ours", tmp_dir, empty)
+        warm = run_child(args, "ours", tmp_dir, [empty[0]] * args.repeat)  # the cache that the first one filled
+        cached = len(json.loads(empty[0].read_text())) if empty[0].exists() else 0
     if naive["dawg_extension"] or not naive_fast["dawg_extension"]:
         raise RuntimeError("the naive baselines need pymorphy3 without, then with, its DAWG C extension (pip install pymorphy3[fast])")
-    n_tokens, n_texts = sum(map(len, cold)), len(cold)
-    bad = {name: differing(docs, naive["docs"]) for name, docs in
-           (("no cache", cold), ("with cache", warm), ("naive, pymorphy3[fast]", naive_fast["docs"]))}
-    speed = {name: n_tokens / seconds for name, seconds in
-             (("cold", cold_t["seconds"]), ("warm", warm_t["seconds"]), ("naive", naive["seconds"]),
-              ("naive_fast", naive_fast["seconds"]))}
-    details = dict(texts=n_texts, tokens=n_tokens, distinct_tokens=len({t for doc in tokens for t in doc}),
-                   workers=cfg.workers, normalize=cfg.normalize, naive_seconds=naive["seconds"])
-    how = "one timed run each, same texts, dictionary loading included; tokens = tokens out"
+    n_tokens, n_texts = sum(map(len, cold["docs"])), len(cold["docs"])
+    bad = {name: differing(way["docs"], naive["docs"]) for name, way in
+           (("no cache", cold), ("with cache", warm), ("naive, pymorphy3[fast]", naive_fast))}
+    details = {"texts": n_texts, "tokens": n_tokens, "distinct_tokens": len({t for doc in tokens for t in doc}),
+               "workers": cfg.workers, "normalize": cfg.normalize}
+    how = (f"best of {args.repeat} runs, each in a fresh process, same texts, dictionary loading included; "
+           "tokens = tokens out")
+
+    def versus(way: dict, baseline: dict, what: str, how: str, **extra) -> dict:
+        return common.row(what, how, n_tokens / way["seconds"], "tokens/s", device, baseline=n_tokens / baseline["seconds"],
+                          ratio=baseline["seconds"] / way["seconds"], seconds=way["seconds"], runs_seconds=way["all_seconds"],
+                          naive_seconds=baseline["seconds"], naive_runs_seconds=baseline["all_seconds"], **extra)
+
     return [
-        common.row(f"preprocess_texts vs naive, {corpus}, first run (empty lemma cache)",
-                   how + "; naive in a child process with pymorphy3 as installed by default (pure-Python DAWG)",
-                   speed["cold"], "tokens/s", device, baseline=speed["naive"], ratio=naive["seconds"] / cold_t["seconds"],
-                   target=TARGET, seconds=cold_t["seconds"], **details),
-        common.row("preprocess_texts vs naive, rerun (lemmas cached by the first run)",
-                   how + "; the same naive run", speed["warm"], "tokens/s", device, baseline=speed["naive"],
-                   ratio=naive["seconds"] / warm_t["seconds"], target=TARGET, seconds=warm_t["seconds"],
-                   cached_lemmas=cached, naive_seconds=naive["seconds"]),
-        common.row("first run vs naive with pymorphy3[fast] (the DAWG C extension, as this project installs it)",
-                   "the same first run against the naive loop in a child process that has the extension",
-                   speed["cold"], "tokens/s", device, baseline=speed["naive_fast"],
-                   ratio=naive_fast["seconds"] / cold_t["seconds"], naive_seconds=naive_fast["seconds"],
-                   extension_speedup_of_naive=naive["seconds"] / naive_fast["seconds"]),
+        versus(cold, naive, f"preprocess_texts vs naive, {corpus}, first run (empty lemma cache)",
+               how + "; naive with pymorphy3 as installed by default (pure-Python DAWG)", target=TARGET, **details),
+        versus(warm, naive, "preprocess_texts vs naive, rerun (lemmas cached by the first run)", how + "; the same naive runs",
+               target=TARGET, cached_lemmas=cached),
+        versus(cold, naive_fast, "first run vs naive with pymorphy3[fast] (the DAWG C extension, as this project installs it)",
+               "the same first runs against the naive loop with the extension",
+               extension_speedup_of_naive=naive["seconds"] / naive_fast["seconds"]),
         common.row("identical lemmas", "token lists compared text by text against the default naive run",
                    100.0 * (n_texts - len(set().union(*bad.values()))) / max(n_texts, 1), "% of texts", device,
                    texts_compared=n_texts, **{f"differing ({name})": len(v) for name, v in bad.items()},
                    identical=not any(bad.values())),
-        common.row("part: tokenize only (normalise + regex), one process", "one timed run", n_tokens / tok_t["seconds"],
-                   "tokens/s", "cpu (1 process)", seconds=tok_t["seconds"], share_of_first_run=tok_t["seconds"] / cold_t["seconds"]),
+        common.row("part: tokenize only (normalise + regex), one process", f"best of {args.repeat} runs in this process",
+                   n_tokens / min(tokenize_seconds), "tokens/s", "cpu (1 process)", seconds=min(tokenize_seconds),
+                   share_of_first_run=min(tokenize_seconds) / cold["seconds"]),
     ]
 
 
@@ -140,32 +155,36 @@ def main() -> None:
     parser.add_argument("--nltk-data", type=Path, default=common.ROOT / "data/nltk_data")
     parser.add_argument("--params", type=Path, default=common.ROOT / "params.yaml")
     parser.add_argument("--limit", type=int, default=0, help="first N texts only (0 = the whole corpus)")
-    parser.add_argument("--naive-out", help=argparse.SUPPRESS)  # internal: run the baseline, write its result here
-    parser.add_argument("--pure-python-dawg", action="store_true", help=argparse.SUPPRESS)
-    common.add_common_args(parser, "first 300 texts only")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each way, the best counts (--quick: 1)")
+    parser.add_argument("--child", choices=("naive", "naive-fast", "ours"), help=argparse.SUPPRESS)  # internal: time one way
+    parser.add_argument("--child-out", help=argparse.SUPPRESS)
+    parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
+    common.add_common_args(parser, "first 300 texts, one run of each way")
     args = parser.parse_args()
-    if args.naive_out:
-        return naive_child(args)
+    if args.child:
+        return child(args)
     args.limit = 300 if args.quick and not args.limit else args.limit
+    args.repeat = 1 if args.quick else args.repeat
 
     torch.set_num_threads(args.threads)
     cfg = load_section(args.params, "preprocess")
     texts = _texts(args.prepared, args.limit)
     device = f"cpu ({cfg.workers} worker processes)"
     corpus = f"first {len(texts)} texts" if args.limit else f"whole corpus ({len(texts)} texts)"
-    rows = library_rows(args, texts, cfg, load_stopwords(args.nltk_data, cfg.keep_negations), device, corpus)
+    rows = library_rows(args, texts, cfg, device, corpus)
     rows.append(stage_row(args.prepared, args.params, args.nltk_data, args.limit, device))
     notes = [
         "ratio = naive seconds / our seconds on the same texts (higher is better); target >= 30x with identical lemmas.",
         "ours = `rnnlab.text.preprocess_texts` with the `preprocess` section of params.yaml: the texts split between "
-        "worker processes, each tokenizing its share and parsing each distinct token once; pymorphy3 with its `fast` "
-        "extra (the DAWG C extension). First run: an empty lemma cache. Rerun: the cache the first run wrote, as the "
-        "preprocess stage keeps it under $RNNLAB_CACHE_DIR between runs.",
-        "naive = tokenize, then `morph.parse(word)[0].normal_form` for every token occurrence (via `rnnlab.text.lemma`, "
-        "so Cyrillic words only, as ours), one process, no cache, with pymorphy3 as `pip install pymorphy3` installs it "
+        "worker processes, each tokenizing its share and lemmatising each distinct token once, in sorted order, with "
+        "`rnnlab.lemmas.Lemmatizer` (pymorphy3's most probable normal form, without building every analysis) over "
+        "pymorphy3 with its `fast` extra (the DAWG C extension). First run: an empty lemma cache. Rerun: the cache "
+        "the first run wrote, as the preprocess stage keeps it under $RNNLAB_CACHE_DIR between runs.",
+        "naive = tokenize, then `morph.parse(word)[0].normal_form` for every token occurrence (Cyrillic words only, "
+        "as ours), one process, no cache, with pymorphy3 as `pip install pymorphy3` installs it "
         "(pure-Python DAWG). The third row gives the same loop the C extension, to show what the extension alone buys.",
     ]
-    settings = {"prepared": str(args.prepared), "texts": len(texts), "params": str(args.params),
+    settings = {"prepared": str(args.prepared), "texts": len(texts), "params": str(args.params), "repeat": args.repeat,
                 "preprocess": dataclasses.asdict(cfg)}
     machine = common.machine_info(torch.device("cpu"), args.threads)
     path = common.write_section(args.out, "preprocess", common.section(

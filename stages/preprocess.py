@@ -8,7 +8,8 @@ import pandas as pd
 
 from rnnlab.config import load_section
 from rnnlab.files import atomic_path
-from rnnlab.text import default_lemma_cache, load_stopwords, preprocess_texts
+from rnnlab.lemmas import default_lemma_cache
+from rnnlab.text import load_stopwords, preprocess_texts
 
 
 def main() -> None:

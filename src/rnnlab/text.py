@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
+import gc
 import re
-import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from functools import lru_cache
-from importlib.metadata import version
 from pathlib import Path
 
 import nltk
@@ -18,7 +16,8 @@ from nltk.corpus.reader import WordListCorpusReader
 from nltk.stem.snowball import SnowballStemmer
 
 from rnnlab.config import PreprocessConfig
-from rnnlab.files import read_json, write_json
+from rnnlab.files import write_json
+from rnnlab.lemmas import WORD_RE, Lemmatizer, read_lemma_cache
 
 URL, USER, NUM = "xxurl", "xxuser", "xxnum"
 PLACEHOLDERS = frozenset({URL, USER, NUM})
@@ -29,31 +28,35 @@ _URL_RE = re.compile(r"(?:https?://|www\.)\S+|\b[\w.-]+\.(?:ru|com|net|org|рф)
 _USER_RE = re.compile(r"(?<!\w)@\w+|\[id\d+\|[^\]]*\]|\bid\d{3,}\b")
 _NUM_RE = re.compile(r"\d+(?:[.,]\d+)*")
 _REPEAT_RE = re.compile(r"([)(!?])\1{2,}")  # ")))))))" -> ")))", kept as one token
+# A substring that every match of the pattern above it holds: most texts have no URL, mention or
+# repeated run, and a `str` search is several times cheaper than the regex that would find nothing.
+_URL_HINT = re.compile(r"://|www\.|\.(?:ru|com|net|org|рф)", re.IGNORECASE)
+_MENTION_HINTS = ("@", "id")
+_REPEAT_HINTS = (")))", "(((", "!!!", "???")
 
 _TOKEN_PATTERN = r"""
-    [:;=8][-o*']?[)(\]\[dDpP/\\|]+      # emoticons :) ;-( =D
+    [^\W\d_]+(?:-[^\W\d_]+)*             # words, hyphenated words: first, as the commonest
+  | [:;=8][-o*']?[)(\]\[dDpP/\\|]+      # emoticons :) ;-( =D
   | \)+ | \(+                            # bracket runs ))) (((: smileys in this corpus
   | [!?]+                                # !!! ???
-  | [\U0001F300-\U0001FAFF\u2600-\u27BF]  # emoji
-  | [^\W\d_]+(?:-[^\W\d_]+)*             # words, hyphenated words
+  | [\U0001F300-\U0001FAFF\u2600-\u27BF]  # emoji (none is a letter, so the order changes no token)
 """
 # The `regex` engine, as NLTK's RegexpTokenizer uses, whose \w also takes marks such as the emoji
 # variation selector; called directly, without the tokenizer's per-match timeout: 2.6x faster.
 _TOKEN_RE = regex.compile(_TOKEN_PATTERN, regex.VERBOSE | regex.UNICODE)
-_WORD_RE = re.compile(r"[а-яё]+(?:-[а-яё]+)*")
 
 
 def normalize(text: str, cfg: PreprocessConfig) -> str:
     """Lowercase and replace URLs, user mentions and numbers with placeholder words."""
-    if cfg.replace_urls:
+    if cfg.replace_urls and _URL_HINT.search(text):
         text = _URL_RE.sub(f" {URL} ", text)
-    if cfg.replace_mentions:
+    if cfg.replace_mentions and any(hint in text for hint in _MENTION_HINTS):
         text = _USER_RE.sub(f" {USER} ", text)
     if cfg.replace_numbers:
         text = _NUM_RE.sub(f" {NUM} ", text)
     if cfg.lowercase:
         text = text.lower()
-    return _REPEAT_RE.sub(r"\1\1\1", text)
+    return _REPEAT_RE.sub(r"\1\1\1", text) if any(run in text for run in _REPEAT_HINTS) else text
 
 
 def tokenize(text: str, cfg: PreprocessConfig) -> list[str]:
@@ -78,16 +81,21 @@ def _morph():
     return pymorphy3.MorphAnalyzer()
 
 
+@lru_cache(maxsize=1)
+def _lemmatizer() -> Lemmatizer:
+    return Lemmatizer(_morph())
+
+
 def lemma(token: str) -> str:
-    """pymorphy3's normal form for a Cyrillic word; other tokens unchanged."""
-    if not _WORD_RE.fullmatch(token):
+    """pymorphy3's most probable normal form for a Cyrillic word; other tokens unchanged."""
+    if not WORD_RE.fullmatch(token):
         return token
-    return _morph().parse(token)[0].normal_form
+    return _lemmatizer()(token)
 
 
 def stem(token: str) -> str:
     """Snowball stem for a Cyrillic word; other tokens unchanged."""
-    if not _WORD_RE.fullmatch(token):
+    if not WORD_RE.fullmatch(token):
         return token
     return _stemmer().stem(token)
 
@@ -97,31 +105,6 @@ def _stemmer() -> SnowballStemmer:
     return SnowballStemmer("russian")
 
 
-def default_lemma_cache() -> Path | None:
-    """The lemma cache file under $RNNLAB_CACHE_DIR (default ~/.cache/rnnlab); None when it is 'off'."""
-    root = os.environ.get("RNNLAB_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rnnlab"
-    if str(root) == "off":
-        return None
-    # A lemma depends only on the token, the rule above and pymorphy3 with its dictionary.
-    rule = hashlib.sha1(_WORD_RE.pattern.encode()).hexdigest()[:8]
-    return Path(root) / f"lemmas-pymorphy3-{version('pymorphy3')}-dicts-ru-{version('pymorphy3-dicts-ru')}-{rule}.json"
-
-
-def read_lemma_cache(path: Path) -> dict[str, str]:
-    """Lemmas saved by earlier runs; an unreadable cache is reported and ignored, never trusted."""
-    try:
-        cached = read_json(path)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as err:
-        warnings.warn(f"{path}: unreadable lemma cache, lemmatising from scratch ({err})", stacklevel=2)
-        return {}
-    if not isinstance(cached, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in cached.items()):
-        warnings.warn(f"{path}: not a mapping of token to lemma, lemmatising from scratch", stacklevel=2)
-        return {}
-    return cached
-
-
 def _normalise(job: tuple[list[str], PreprocessConfig, frozenset[str], dict[str, str]]) -> tuple[list[list[str]], dict[str, str]]:
     """Tokenize texts and map each token to its normal form, parsing each distinct token once.
 
@@ -129,18 +112,25 @@ def _normalise(job: tuple[list[str], PreprocessConfig, frozenset[str], dict[str,
     """
     texts, cfg, drop, known = job
     fn = {"lemma": lemma, "stem": stem, "none": str}[cfg.normalize]
-    forms, new = dict(known), {}
-    docs = []
-    for text in texts:
-        doc = []
-        for token in tokenize(text, cfg):
-            if token in drop:
-                continue
-            if token not in forms:
-                forms[token] = new[token] = fn(token)
-            doc.append(forms[token])
-        docs.append(doc)
-    return docs, new
+    with _gc_paused():
+        docs = [[token for token in tokenize(text, cfg) if token not in drop] for text in texts]
+        # In sorted order, consecutive words share the dictionary's paths, so fewer memory reads miss the cache.
+        new = {token: fn(token) for token in sorted({token for doc in docs for token in doc}.difference(known))}
+        forms = known | new
+        return [[forms[token] for token in doc] for doc in docs], new
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: the token lists hold no cycles, yet as they pile up each
+    collection would walk them all again."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # With fewer texts than this per worker, one process: a worker costs a process start and shipping results.

@@ -9,16 +9,8 @@ import pytest
 from nltk.stem.snowball import SnowballStemmer
 
 from rnnlab.config import PreprocessConfig
-from rnnlab.text import (
-    MIN_TEXTS_FOR_WORKERS,
-    NEGATIONS,
-    _morph,
-    default_lemma_cache,
-    load_stopwords,
-    preprocess_texts,
-    read_lemma_cache,
-    tokenize,
-)
+from rnnlab.lemmas import default_lemma_cache, read_lemma_cache
+from rnnlab.text import MIN_TEXTS_FOR_WORKERS, NEGATIONS, _morph, load_stopwords, preprocess_texts, tokenize
 
 DEFAULT = PreprocessConfig()
 

@@ -1,0 +1,142 @@
+"""Lemmas of Russian words: pymorphy3's most probable normal form, computed without its overheads, and a cache."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import re
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+
+from rnnlab.files import read_json
+
+# The words that get a lemma: lowercase Cyrillic, hyphenated or not; other tokens pass through unchanged.
+WORD_RE = re.compile(r"[а-яё]+(?:-[а-яё]+)*")
+
+
+def pymorphy3_lemma(morph, word: str) -> str:
+    """The reference: `morph.parse(word)[0].normal_form`, the most probable analysis's normal form."""
+    return morph.parse(word)[0].normal_form
+
+
+class Lemmatizer:
+    """`pymorphy3_lemma` for words matching WORD_RE: the same lemma, without pymorphy3's overheads.
+
+    pymorphy3 builds a Parse (tag, normal form, score) for every analysis each unit finds, then sorts
+    them by P(tag | word), stably. Here only the winner's normal form is built:
+
+    - a dictionary word ends the search at the dictionary: the first of its most probable analyses,
+      or the first analysis when none has a probability;
+    - any other word without a hyphen and without P(t|w) entries keeps the units' order, so the
+      first guess of the first unit that guesses wins: a known prefix, then an unknown prefix over a
+      dictionary word, then the word's ending, else the word itself;
+    - the rest (hyphenated words, words with P(t|w) entries) go through pymorphy3 itself.
+    """
+
+    def __init__(self, morph) -> None:
+        from pymorphy3 import units  # imported lazily, as the analyzer is
+        from pymorphy3.utils import word_splits  # the unknown-prefix unit's splits
+
+        if morph.prob_estimator is None:
+            raise ValueError(f"{morph.dictionary.path}: the dictionary has no P(t|w) estimates; use pymorphy3_lemma")
+        self._morph = morph
+        dictionary = morph.dictionary
+        self._words, self._substitutes = dictionary.words, morph.char_substitutes
+        self._probs = morph.prob_estimator.p_t_given_w
+        self._paradigms, self._prefixes, self._suffixes = dictionary.paradigms, dictionary.paradigm_prefixes, dictionary.suffixes
+        self._tags = [str(tag) for tag in dictionary.gramtab]
+        self._productive = [tag.is_productive() for tag in dictionary.gramtab]
+        # A plain lowercase Cyrillic word gets nothing from the number, punctuation, Latin, initials
+        # and hyphen units, so a copy without them parses it alike; a known prefix's remainder is parsed by the copy.
+        kept = (units.DictionaryAnalyzer, units.KnownPrefixAnalyzer, units.UnknownPrefixAnalyzer,
+                units.KnownSuffixAnalyzer, units.UnknAnalyzer)
+        self._plain = copy.copy(morph)  # shares the dictionaries; its units are bound to the copy
+        self._plain._init_units(_keep_units(morph._units_unbound, kept))
+        bound = {type(unit): unit for unit, _ in self._plain._units}
+        self._known_prefix, self._known_suffix = bound[units.KnownPrefixAnalyzer], bound[units.KnownSuffixAnalyzer]
+        self._word_splits = word_splits
+
+    def __call__(self, word: str) -> str:
+        found = self._words.similar_items(word, self._substitutes)  # [(spelling with ё restored, ((paradigm, index), ...))]
+        if found:
+            return self._most_probable(word, found)
+        if "-" in word:
+            return pymorphy3_lemma(self._morph, word)
+        if self._probs.has_keys_with_prefix(f"{word}:"):  # P(t|w) would reorder the guesses
+            return pymorphy3_lemma(self._plain, word)
+        return self._first_guess(word)
+
+    def _most_probable(self, word: str, found: list) -> str:
+        if len(found) == 1 and len(found[0][1]) == 1:  # one analysis, nothing to rank: half the words
+            (fixed_word, ((para_id, idx),)), = found
+            return self._normal_form(fixed_word, para_id, idx)
+        best, best_prob = None, -1
+        for fixed_word, analyses in found:
+            for para_id, idx in analyses:
+                prob = self._probs.get(f"{word}:{self._tags[self._tag_id(para_id, idx)]}", 0)
+                if prob > best_prob:
+                    best, best_prob = (fixed_word, para_id, idx), prob
+        return self._normal_form(*best)
+
+    def _first_guess(self, word: str) -> str:
+        guesses = self._known_prefix.parse(word, word, set())
+        if guesses:
+            return guesses[0][2]  # (word, tag, normal form, score, methods)
+        for prefix, rest in self._word_splits(word):
+            for fixed_word, analyses in self._words.similar_items(rest, self._substitutes):
+                for para_id, idx in analyses:
+                    if self._productive[self._tag_id(para_id, idx)]:
+                        return prefix + self._normal_form(fixed_word, para_id, idx)
+        guesses = self._known_suffix.parse(word, word, set())
+        return guesses[0][2] if guesses else word
+
+    def _tag_id(self, para_id: int, idx: int) -> int:
+        paradigm = self._paradigms[para_id]  # suffix ids, tag ids, prefix ids: n each
+        return paradigm[len(paradigm) // 3 + idx]
+
+    def _normal_form(self, fixed_word: str, para_id: int, idx: int) -> str:
+        """The paradigm's first form: the word with its prefix and suffix swapped for the first form's."""
+        if idx == 0:
+            return fixed_word
+        paradigm = self._paradigms[para_id]
+        n = len(paradigm) // 3
+        prefix, suffix = self._prefixes[paradigm[2 * n + idx]], self._suffixes[paradigm[idx]]
+        stem = fixed_word[len(prefix) : len(fixed_word) - len(suffix)]
+        return self._prefixes[paradigm[2 * n]] + stem + self._suffixes[paradigm[0]]
+
+
+def _keep_units(unbound: list, kept: tuple[type, ...]) -> list:
+    """pymorphy3's unit list (a group is a list, terminal after its last unit) with only `kept` units."""
+    result = []
+    for item in unbound:
+        group = [unit for unit in (item if isinstance(item, list | tuple) else [item]) if isinstance(unit, kept)]
+        if group:
+            result.append(group if isinstance(item, list | tuple) else group[0])
+    return result
+
+
+def default_lemma_cache() -> Path | None:
+    """The lemma cache file under $RNNLAB_CACHE_DIR (default ~/.cache/rnnlab); None when it is 'off'."""
+    root = os.environ.get("RNNLAB_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rnnlab"
+    if str(root) == "off":
+        return None
+    # A lemma depends only on the token, the rule above and pymorphy3 with its dictionary.
+    rule = hashlib.sha1(WORD_RE.pattern.encode()).hexdigest()[:8]
+    return Path(root) / f"lemmas-pymorphy3-{version('pymorphy3')}-dicts-ru-{version('pymorphy3-dicts-ru')}-{rule}.json"
+
+
+def read_lemma_cache(path: Path) -> dict[str, str]:
+    """Lemmas saved by earlier runs; an unreadable cache is reported and ignored, never trusted."""
+    try:
+        cached = read_json(path)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        warnings.warn(f"{path}: unreadable lemma cache, lemmatising from scratch ({err})", stacklevel=2)
+        return {}
+    if not isinstance(cached, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in cached.items()):
+        warnings.warn(f"{path}: not a mapping of token to lemma, lemmatising from scratch", stacklevel=2)
+        return {}
+    return cached
