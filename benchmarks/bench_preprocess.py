@@ -16,23 +16,25 @@ import pandas as pd
 import torch
 
 from rnnlab.config import PreprocessConfig, load_section
-from rnnlab.lemmas import WORD_RE, pymorphy3_lemma
-from rnnlab.text import load_stopwords, preprocess_texts, tokenize
+from rnnlab.lemmas import WORD_RE, pymorphy3_lemma, read_lemma_cache
+from rnnlab.preprocessing import preprocess_texts
+from rnnlab.text import END_OF_TEXT, load_stopwords, tokenize, tokenize_texts
 
 TARGET = 30.0
 
 
-def naive_preprocess(texts: Sequence[str], cfg: PreprocessConfig, stopwords: frozenset[str]) -> list[list[str]]:
+def naive_preprocess(texts: Sequence[str], cfg: PreprocessConfig, stopwords: frozenset[str]) -> list[str]:
     """The baseline: tokenize, then morph.parse(word)[0].normal_form for every token occurrence, one process.
 
     As the project does, only Cyrillic words (WORD_RE) are parsed and other tokens kept, so both ways
-    must give the same lemmas; nothing is cached, so every occurrence is parsed again.
+    must give the same lemmas; nothing is cached, so every occurrence is parsed again. Each text's
+    lemmas are joined by spaces, as ours are.
     """
     import pymorphy3  # loaded here, so that the timing includes reading the dictionaries, as ours does
 
     morph = pymorphy3.MorphAnalyzer()
     drop = stopwords if cfg.remove_stopwords else frozenset()
-    return [[pymorphy3_lemma(morph, t) if WORD_RE.fullmatch(t) else t for t in tokenize(text, cfg) if t not in drop]
+    return [" ".join(pymorphy3_lemma(morph, t) if WORD_RE.fullmatch(t) else t for t in tokenize(text, cfg) if t not in drop)
             for text in texts]
 
 
@@ -75,8 +77,8 @@ def run_child(args: argparse.Namespace, way: str, tmp: Path, caches: list[Path |
     return {**result, "seconds": min(seconds), "all_seconds": seconds}
 
 
-def differing(ours: list[list[str]], naive: list[list[str]]) -> list[int]:
-    """Indices of the texts whose token lists differ."""
+def differing(ours: list[str], naive: list[str]) -> list[int]:
+    """Indices of the texts whose lemmas differ."""
     return [i for i, (a, b) in enumerate(zip(ours, naive, strict=True)) if a != b]
 
 
@@ -85,22 +87,22 @@ def library_rows(args: argparse.Namespace, texts: list[str], cfg: PreprocessConf
     tokenize_seconds = []
     for _ in range(args.repeat):
         with common.stopwatch() as timer:
-            tokens = [tokenize(text, cfg) for text in texts]
+            tokens = tokenize_texts(texts, cfg)
         tokenize_seconds.append(timer["seconds"])
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         once = [None] * args.repeat
         naive, naive_fast = run_child(args, "naive", tmp_dir, once), run_child(args, "naive-fast", tmp_dir, once)
-        empty = [tmp_dir / f"lemmas-{i}.json" for i in range(args.repeat)]  # a new, empty cache for each first run
+        empty = [tmp_dir / f"lemmas-{i}.tsv" for i in range(args.repeat)]  # a new, empty cache for each first run
         cold = run_child(args, "ours", tmp_dir, empty)
         warm = run_child(args, "ours", tmp_dir, [empty[0]] * args.repeat)  # the cache that the first one filled
-        cached = len(json.loads(empty[0].read_text())) if empty[0].exists() else 0
+        cached = len(read_lemma_cache(empty[0]))
     if naive["dawg_extension"] or not naive_fast["dawg_extension"]:
         raise RuntimeError("the naive baselines need pymorphy3 without, then with, its DAWG C extension (pip install pymorphy3[fast])")
-    n_tokens, n_texts = sum(map(len, cold["docs"])), len(cold["docs"])
+    n_tokens, n_texts = sum(len(doc.split()) for doc in cold["docs"]), len(cold["docs"])
     bad = {name: differing(way["docs"], naive["docs"]) for name, way in
            (("no cache", cold), ("with cache", warm), ("naive, pymorphy3[fast]", naive_fast))}
-    details = {"texts": n_texts, "tokens": n_tokens, "distinct_tokens": len({t for doc in tokens for t in doc}),
+    details = {"texts": n_texts, "tokens": n_tokens, "distinct_tokens": len(set(tokens).difference((END_OF_TEXT,))),
                "workers": cfg.workers, "normalize": cfg.normalize}
     how = (f"best of {args.repeat} runs, each in a fresh process, same texts, dictionary loading included; "
            "tokens = tokens out")
@@ -122,7 +124,8 @@ def library_rows(args: argparse.Namespace, texts: list[str], cfg: PreprocessConf
                    100.0 * (n_texts - len(set().union(*bad.values()))) / max(n_texts, 1), "% of texts", device,
                    texts_compared=n_texts, **{f"differing ({name})": len(v) for name, v in bad.items()},
                    identical=not any(bad.values())),
-        common.row("part: tokenize only (normalise + regex), one process", f"best of {args.repeat} runs in this process",
+        common.row("part: tokenize only (tokenize_texts: normalise + regex over the joined texts), one process",
+                   f"best of {args.repeat} runs in this process",
                    n_tokens / min(tokenize_seconds), "tokens/s", "cpu (1 process)", seconds=min(tokenize_seconds),
                    share_of_first_run=min(tokenize_seconds) / cold["seconds"]),
     ]
@@ -175,7 +178,7 @@ def main() -> None:
     rows.append(stage_row(args.prepared, args.params, args.nltk_data, args.limit, device))
     notes = [
         "ratio = naive seconds / our seconds on the same texts (higher is better); target >= 30x with identical lemmas.",
-        "ours = `rnnlab.text.preprocess_texts` with the `preprocess` section of params.yaml: the texts split between "
+        "ours = `rnnlab.preprocessing.preprocess_texts` with the `preprocess` section of params.yaml: the texts split between "
         "worker processes, each tokenizing its share and lemmatising each distinct token once, in sorted order, with "
         "`rnnlab.lemmas.Lemmatizer` (pymorphy3's most probable normal form, without building every analysis) over "
         "pymorphy3 with its `fast` extra (the DAWG C extension). First run: an empty lemma cache. Rerun: the cache "

@@ -9,7 +9,8 @@ import pandas as pd
 from rnnlab.config import load_section
 from rnnlab.files import atomic_path
 from rnnlab.lemmas import default_lemma_cache
-from rnnlab.text import load_stopwords, preprocess_texts
+from rnnlab.preprocessing import preprocess_texts
+from rnnlab.text import load_stopwords
 
 
 def main() -> None:
@@ -27,10 +28,10 @@ def main() -> None:
     cache = default_lemma_cache()
     docs = preprocess_texts(frame["text"], cfg, load_stopwords(args.nltk_data, cfg.keep_negations), cache)
     seconds = time.perf_counter() - start
-    n_tokens = sum(map(len, docs))
-    print(f"{len(docs)} texts, {n_tokens} tokens in {seconds:.1f} s: {n_tokens / seconds:,.0f} tokens/s")
+    n_tokens = sum(len(doc.split()) for doc in docs)
+    print(f"{len(frame)} texts, {n_tokens} tokens in {seconds:.1f} s: {n_tokens / seconds:,.0f} tokens/s")
     print(f"lemma cache: {cache or 'off (RNNLAB_CACHE_DIR=off)'}")
-    frame["tokens"] = [" ".join(doc) for doc in docs]
+    frame["tokens"] = docs
     with atomic_path(args.out) as tmp:
         frame[["tokens", "label", "split"]].to_csv(tmp, index=False)
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import re
 import warnings
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 
-from rnnlab.files import read_json
+from rnnlab.files import atomic_path
 
 # The words that get a lemma: lowercase Cyrillic, hyphenated or not; other tokens pass through unchanged.
 WORD_RE = re.compile(r"[а-яё]+(?:-[а-яё]+)*")
@@ -48,11 +48,17 @@ class Lemmatizer:
         self._paradigms, self._prefixes, self._suffixes = dictionary.paradigms, dictionary.paradigm_prefixes, dictionary.suffixes
         self._tags = [str(tag) for tag in dictionary.gramtab]
         self._productive = [tag.is_productive() for tag in dictionary.gramtab]
+        canonical: dict = {}  # tags compare by their grammemes: one id for each group of equal tags
+        self._tag_keys = [canonical.setdefault(tag, i) for i, tag in enumerate(dictionary.gramtab)]
+        self._suffix_dawgs = dictionary.prediction_suffixes_dawgs
         # A plain lowercase Cyrillic word gets nothing from the number, punctuation, Latin, initials
         # and hyphen units, so a copy without them parses it alike; a known prefix's remainder is parsed by the copy.
         kept = (units.DictionaryAnalyzer, units.KnownPrefixAnalyzer, units.UnknownPrefixAnalyzer,
                 units.KnownSuffixAnalyzer, units.UnknAnalyzer)
-        self._plain = copy.copy(morph)  # shares the dictionaries; its units are bound to the copy
+        # The copy shares the dictionaries, and its units are bound to it. Not copy.copy: MorphAnalyzer's
+        # __reduce__ rebuilds the analyzer from its path, reading every dictionary again.
+        self._plain = object.__new__(type(morph))
+        self._plain.__dict__.update(vars(morph))
         self._plain._init_units(_keep_units(morph._units_unbound, kept))
         bound = {type(unit): unit for unit, _ in self._plain._units}
         self._known_prefix, self._known_suffix = bound[units.KnownPrefixAnalyzer], bound[units.KnownSuffixAnalyzer]
@@ -89,8 +95,43 @@ class Lemmatizer:
                 for para_id, idx in analyses:
                     if self._productive[self._tag_id(para_id, idx)]:
                         return prefix + self._normal_form(fixed_word, para_id, idx)
-        guesses = self._known_suffix.parse(word, word, set())
-        return guesses[0][2] if guesses else word
+        return self._suffix_guess(word)
+
+    def _suffix_guess(self, word: str) -> str:
+        """The known-suffix unit's first parse's normal form, without building or sorting the other parses.
+
+        The unit counts, over the paradigm prefixes the word starts with and its endings from the
+        longest, how often each productive analysis of the ending occurs; a parse's score is its count
+        over its prefix's total (plus one), and the stable sort puts the first of the best first.
+        """
+        unit = self._known_suffix
+        if len(word) < unit.min_word_length:
+            return word
+        totals = [1] * len(self._prefixes)
+        found, seen = [], set()  # found: (count, prefix id, fixed word, paradigm id, form index)
+        for prefix_id, prefix in unit._paradigm_prefixes:
+            if not word.startswith(prefix):
+                continue
+            suffixes = self._suffix_dawgs[prefix_id]
+            for i in unit._prediction_splits:
+                start = word[:-i]
+                for fixed_suffix, parses in suffixes.similar_items(word[-i:], self._substitutes):
+                    fixed_word = start + fixed_suffix
+                    for count, para_id, idx in parses:
+                        tag_id = self._tag_id(para_id, idx)
+                        if not self._productive[tag_id]:
+                            continue
+                        totals[prefix_id] += count
+                        key = (fixed_word, self._tag_keys[tag_id], para_id)  # the unit's duplicate check
+                        if key not in seen:
+                            seen.add(key)
+                            found.append((count, prefix_id, fixed_word, para_id, idx))
+                if totals[prefix_id] > 1:
+                    break
+        if not found:
+            return word
+        _, _, fixed_word, para_id, idx = max(found, key=lambda f: f[0] / totals[f[1]] * unit.score_multiplier)
+        return self._normal_form(fixed_word, para_id, idx)
 
     def _tag_id(self, para_id: int, idx: int) -> int:
         paradigm = self._paradigms[para_id]  # suffix ids, tag ids, prefix ids: n each
@@ -124,19 +165,33 @@ def default_lemma_cache() -> Path | None:
         return None
     # A lemma depends only on the token, the rule above and pymorphy3 with its dictionary.
     rule = hashlib.sha1(WORD_RE.pattern.encode()).hexdigest()[:8]
-    return Path(root) / f"lemmas-pymorphy3-{version('pymorphy3')}-dicts-ru-{version('pymorphy3-dicts-ru')}-{rule}.json"
+    return Path(root) / f"lemmas-pymorphy3-{version('pymorphy3')}-dicts-ru-{version('pymorphy3-dicts-ru')}-{rule}.tsv"
+
+
+# The cache holds a `token<TAB>lemma` line per token (neither holds white space): written and read
+# back several times faster than JSON, which matters as every first run writes it.
+def write_lemma_cache(path: Path, lemmas: dict[str, str]) -> None:
+    """Save `lemmas` atomically, one `token<TAB>lemma` line each."""
+    text = "\n".join(map("\t".join, lemmas.items()))
+    with atomic_path(path) as tmp:
+        tmp.write_text(text + "\n" if text else "", encoding="utf-8")
 
 
 def read_lemma_cache(path: Path) -> dict[str, str]:
-    """Lemmas saved by earlier runs; an unreadable cache is reported and ignored, never trusted."""
+    """Lemmas saved by earlier runs; a damaged cache is reported, naming the line at fault, and ignored."""
     try:
-        cached = read_json(path)
+        lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as err:
+    except (OSError, UnicodeDecodeError) as err:
         warnings.warn(f"{path}: unreadable lemma cache, lemmatising from scratch ({err})", stacklevel=2)
         return {}
-    if not isinstance(cached, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in cached.items()):
-        warnings.warn(f"{path}: not a mapping of token to lemma, lemmatising from scratch", stacklevel=2)
+    try:
+        cached = dict(map(partial(str.split, sep="\t"), lines))  # fails unless every line splits in two
+    except ValueError:
+        cached = {"": ""}
+    if "" in cached or "" in cached.values():
+        number = next(n for n, line in enumerate(lines, 1) if len(fields := line.split("\t")) != 2 or not all(fields))
+        warnings.warn(f"{path}:{number}: not a token<TAB>lemma line, lemmatising from scratch", stacklevel=2)
         return {}
     return cached

@@ -14,7 +14,7 @@ import torch
 from rnnlab.batching import encode_split
 from rnnlab.checkpoint import Classifier, load_checkpoint
 from rnnlab.files import atomic_path
-from rnnlab.text import preprocess_texts
+from rnnlab.preprocessing import preprocess_texts
 from rnnlab.training import predict_logits
 
 BEST = "best"  # `--model best`: the checkpoint with the highest validation macro-F1
@@ -46,7 +46,7 @@ class Predictor:
 
     def tokens(self, texts: Sequence[str]) -> list[list[str]]:
         """Tokens exactly as the preprocess stage writes them for training."""
-        return preprocess_texts(texts, self.clf.preprocess, self.stopwords)
+        return [doc.split() for doc in preprocess_texts(texts, self.clf.preprocess, self.stopwords)]
 
     def probabilities(self, texts: Sequence[str]) -> torch.Tensor:
         """(N, C) softmax probabilities; an empty or unknown-word text is read as one <unk>."""

@@ -20,7 +20,8 @@ import torch
 from rnnlab.config import FeaturizeConfig, ModelConfig, PreprocessConfig, load_section, load_seed
 from rnnlab.datasets import prepare
 from rnnlab.features import featurize, save_features
-from rnnlab.text import load_stopwords, preprocess_texts
+from rnnlab.preprocessing import preprocess_texts
+from rnnlab.text import load_stopwords
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
@@ -59,7 +60,7 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
     (stopwords / "russian").write_text("и\nв\nне\nмы\n", encoding="utf-8")
     cfg = PreprocessConfig(remove_stopwords=False, workers=1)
     docs = preprocess_texts(frame["text"], cfg, load_stopwords(root / "nltk_data", True))
-    vocab, splits, classes = featurize(frame.assign(tokens=[" ".join(d) for d in docs]), FeaturizeConfig(min_freq=1, max_len=20))
+    vocab, splits, classes = featurize(frame.assign(tokens=docs), FeaturizeConfig(min_freq=1, max_len=20))
     vocab.save(root / "vocab.json")
     save_features(root / "tensors.pt", splits, classes)
     imdb = root / "imdb"

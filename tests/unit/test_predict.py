@@ -12,7 +12,7 @@ from rnnlab.checkpoint import Classifier, load_checkpoint, save_checkpoint
 from rnnlab.config import ModelConfig, PreprocessConfig
 from rnnlab.models import build_model
 from rnnlab.predict import Predictor, resolve_model
-from rnnlab.text import preprocess_texts
+from rnnlab.preprocessing import preprocess_texts
 from rnnlab.training import predict_logits
 from rnnlab.vocab import PAD, UNK, Vocab
 
@@ -50,7 +50,7 @@ def test_probabilities_equal_the_training_path(tmp_path):
     save_checkpoint(tmp_path / "lstm.pt", classifier())
     clf = load_checkpoint(tmp_path / "lstm.pt")
     # preprocess stage: tokens joined by spaces in a CSV; featurize: split and encoded with max_len
-    joined = [" ".join(doc) for doc in preprocess_texts(TEXTS, clf.preprocess, frozenset(STOPWORDS))]
+    joined = preprocess_texts(TEXTS, clf.preprocess, frozenset(STOPWORDS))
     split = encode_split([s.split() for s in joined], [0] * len(TEXTS), clf.vocab, MAX_LEN)
     expected = predict_logits(clf.model, split, 64, "cpu").softmax(1)
     torch.testing.assert_close(Predictor(clf).probabilities(TEXTS), expected)

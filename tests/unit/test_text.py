@@ -2,15 +2,14 @@
 
 import dataclasses
 import os
+import random
 from pathlib import Path
 
 import nltk
 import pytest
-from nltk.stem.snowball import SnowballStemmer
 
 from rnnlab.config import PreprocessConfig
-from rnnlab.lemmas import default_lemma_cache, read_lemma_cache
-from rnnlab.text import MIN_TEXTS_FOR_WORKERS, NEGATIONS, _morph, load_stopwords, preprocess_texts, tokenize
+from rnnlab.text import END_OF_TEXT, NEGATIONS, load_stopwords, tokenize, tokenize_texts
 
 DEFAULT = PreprocessConfig()
 
@@ -56,6 +55,51 @@ def test_tokenize_flags(flags, text, tokens):
     assert tokenize(text, dataclasses.replace(DEFAULT, **flags)) == tokens
 
 
+# Texts whose ends or starts a pattern could run across when texts are joined, one after another.
+EDGES = [
+    "[id12|Маша",  # a mention's bracket closed only in the next text
+    "спасибо]",
+    "see http://x.ru",  # a URL at the end: \\S+ must stop at the text's end
+    "next/page",
+    "vk.com",
+    "ΣΑΣ",  # a final sigma lowercases as such at a text's end
+    "ΣΑΣ",
+    "ура)))",  # runs at the end and the start of the next
+    ")))) ок",
+    "жаль :",  # an emoticon split between texts
+    ") вот",
+    "кто-",  # a hyphenated word split between texts
+    "то",
+    "10",  # a number split between texts
+    ",5 лет @",
+    "id12345",
+    "a\x00b :\x00)",  # a NUL inside a text
+    "",
+    "   ",
+    "❗\ufe0f ✖\ufe0fwhat",
+]
+
+
+def split_at_ends(tokens: list[str]) -> list[list[str]]:
+    docs = [[]]
+    for token in tokens:
+        if token == END_OF_TEXT:
+            docs.append([])
+        else:
+            docs[-1].append(token)
+    return docs
+
+
+@pytest.mark.parametrize("flags", [{}, {"replace_urls": False}, {"replace_mentions": False}, {"lowercase": False}])
+def test_texts_tokenized_together_give_each_texts_own_tokens(flags):
+    cfg = dataclasses.replace(DEFAULT, **flags)
+    rng = random.Random(3)
+    texts = EDGES + [" ".join(rng.choices(EDGES, k=rng.randint(0, 4))) for _ in range(300)]
+    expected = [tokenize(text, cfg) for text in texts]
+    assert split_at_ends(tokenize_texts(texts, cfg)) == expected
+    assert ["xxuser", "спасибо"] not in expected[:2]  # the bracket was not closed across the texts
+
+
 @pytest.fixture
 def nltk_dir(tmp_path, monkeypatch) -> Path:
     """A tiny nltk_data folder; private to its owner, as NLTK demands."""
@@ -81,97 +125,6 @@ def test_negations_hold_the_common_ones():
     assert {"не", "нет", "ни"} <= NEGATIONS
 
 
-def cfg(**changes) -> PreprocessConfig:
-    return dataclasses.replace(DEFAULT, **{"remove_stopwords": False, "workers": 1, **changes})
-
-
-def test_lemmatisation():
-    docs = preprocess_texts(["Кошки бежали", "собаки лаяли"], cfg(normalize="lemma"), frozenset())
-    assert docs == [["кошка", "бежать"], ["собака", "лаять"]]
-
-
-def test_placeholders_and_emoticons_pass_through_lemmatisation():
-    docs = preprocess_texts(["https://x.ru кошки :) 5"], cfg(normalize="lemma"), frozenset())
-    assert docs == [["xxurl", "кошка", ":)", "xxnum"]]
-
-
-def test_no_texts_give_no_documents():
-    assert preprocess_texts([], cfg(normalize="lemma", workers=2), frozenset()) == []
-
-
-def test_stemming():
-    stemmer = SnowballStemmer("russian")
-    docs = preprocess_texts(["Кошки бежали !!!"], cfg(normalize="stem"), frozenset())
-    assert docs == [[stemmer.stem("кошки"), stemmer.stem("бежали"), "!!!"]]
-    assert docs[0][:2] != ["кошки", "бежали"]
-
-
-def test_normalize_none_keeps_tokens():
-    assert preprocess_texts(["Кошки бежали"], cfg(normalize="none"), frozenset()) == [["кошки", "бежали"]]
-
-
-@pytest.mark.parametrize(
-    ("remove", "expected"),
-    [(True, [["кошка", "собака"], ["кошка"]]), (False, [["кошка", "и", "собака"], ["и", "кошка"]])],
-)
-def test_stopwords_removed_only_when_asked(remove, expected):
-    stopwords = frozenset({"и", "в"})
-    docs = preprocess_texts(["кошки и собаки", "и кошки"], cfg(remove_stopwords=remove), stopwords)
-    assert docs == expected
-
-
-def test_stopword_removal_leaves_empty_doc():
-    assert preprocess_texts(["и в"], cfg(remove_stopwords=True), frozenset({"и", "в"})) == [[]]
-
-
 def test_emoji_variation_selector_stays_a_token_as_with_nltk():
     # NLTK's RegexpTokenizer runs the `regex` engine, whose \w takes the mark U+FE0F; tokens must not change.
     assert tokenize("❗\ufe0f ✖\ufe0fwhat", DEFAULT) == ["❗", "\ufe0f", "✖", "\ufe0fwhat"]
-
-
-def test_workers_give_the_same_documents_as_one_process():
-    words = []
-    for word, *_ in _morph().dictionary.iter_known_words():  # real inflected forms, offline
-        if "-" not in word:
-            words.append(word)
-        if len(words) == 5 * 2 * MIN_TEXTS_FOR_WORKERS + 5:  # enough texts for two workers
-            break
-    texts = [" ".join(words[i : i + 5]) for i in range(0, len(words), 5)]
-    one = preprocess_texts(texts, cfg(normalize="lemma", workers=1), frozenset())
-    two = preprocess_texts(texts, cfg(normalize="lemma", workers=2), frozenset())
-    assert two == one
-    assert len(two) == len(texts) and sum(map(len, two)) == len(words)
-    assert sum(w != f for w, f in zip(words, (f for doc in one for f in doc), strict=True)) > len(words) // 2
-
-
-def test_lemma_cache_is_filled_then_used(tmp_path):
-    cache = tmp_path / "lemmas.json"
-    assert preprocess_texts(["Кошки бежали"], cfg(), frozenset(), cache) == [["кошка", "бежать"]]
-    assert read_lemma_cache(cache) == {"кошки": "кошка", "бежали": "бежать"}
-    cache.write_text('{"кошки": "кот"}', encoding="utf-8")  # a planted entry shows that lookups replace parsing
-    assert preprocess_texts(["Кошки лаяли"], cfg(), frozenset(), cache) == [["кот", "лаять"]]
-    assert read_lemma_cache(cache) == {"кошки": "кот", "лаяли": "лаять"}  # new tokens are added
-
-
-def test_stems_leave_the_lemma_cache_alone(tmp_path):
-    cache = tmp_path / "lemmas.json"
-    preprocess_texts(["Кошки бежали"], cfg(normalize="stem"), frozenset(), cache)
-    assert not cache.exists()
-
-
-@pytest.mark.parametrize("content", ['{"кошки": ', '["кошки"]', '{"кошки": 1}'])
-def test_broken_lemma_cache_is_reported_and_rebuilt(tmp_path, content):
-    cache = tmp_path / "lemmas.json"
-    cache.write_text(content, encoding="utf-8")
-    with pytest.warns(UserWarning, match=str(cache)):
-        docs = preprocess_texts(["Кошки"], cfg(), frozenset(), cache)
-    assert docs == [["кошка"]]
-    assert read_lemma_cache(cache) == {"кошки": "кошка"}
-
-
-def test_lemma_cache_location_names_the_versions(monkeypatch, tmp_path):
-    monkeypatch.setenv("RNNLAB_CACHE_DIR", str(tmp_path))
-    path = default_lemma_cache()
-    assert path.parent == tmp_path and path.name.startswith("lemmas-pymorphy3-2.0.6-dicts-ru-")
-    monkeypatch.setenv("RNNLAB_CACHE_DIR", "off")
-    assert default_lemma_cache() is None
