@@ -179,10 +179,11 @@ def main() -> None:
     notes = [
         "ratio = naive seconds / our seconds on the same texts (higher is better); target >= 30x with identical lemmas.",
         "ours = `rnnlab.preprocessing.preprocess_texts` with the `preprocess` section of params.yaml: the texts split between "
-        "worker processes, each tokenizing its share and lemmatising each distinct token once, in sorted order, with "
-        "`rnnlab.lemmas.Lemmatizer` (pymorphy3's most probable normal form, without building every analysis) over "
-        "pymorphy3 with its `fast` extra (the DAWG C extension). First run: an empty lemma cache. Rerun: the cache "
-        "the first run wrote, as the preprocess stage keeps it under $RNNLAB_CACHE_DIR between runs.",
+        "worker processes, each tokenizing its share as one NUL-joined string; the distinct tokens of all texts split "
+        "between the workers, each lemmatising its part once, in sorted order, with `rnnlab.lemmas.Lemmatizer` "
+        "(pymorphy3's most probable normal form, without building every analysis) over pymorphy3 with its `fast` extra "
+        "(the DAWG C extension); the forms passed to every worker, which joins its texts'. First run: an empty lemma "
+        "cache. Rerun: the cache the first run wrote, as the preprocess stage keeps it under $RNNLAB_CACHE_DIR between runs.",
         "naive = tokenize, then `morph.parse(word)[0].normal_form` for every token occurrence (Cyrillic words only, "
         "as ours), one process, no cache, with pymorphy3 as `pip install pymorphy3` installs it "
         "(pure-Python DAWG). The third row gives the same loop the C extension, to show what the extension alone buys.",
