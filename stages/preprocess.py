@@ -28,7 +28,7 @@ def main() -> None:
     cache = default_lemma_cache()
     docs = preprocess_texts(frame["text"], cfg, load_stopwords(args.nltk_data, cfg.keep_negations), cache)
     seconds = time.perf_counter() - start
-    n_tokens = sum(len(doc.split()) for doc in docs)
+    n_tokens = sum(doc.count(" ") + 1 for doc in docs if doc)  # tokens are joined by single spaces
     print(f"{len(frame)} texts, {n_tokens} tokens in {seconds:.1f} s: {n_tokens / seconds:,.0f} tokens/s")
     print(f"lemma cache: {cache or 'off (RNNLAB_CACHE_DIR=off)'}")
     frame["tokens"] = docs

@@ -189,8 +189,8 @@ def read_lemma_cache(path: Path) -> dict[str, str]:
     try:
         cached = dict(map(partial(str.split, sep="\t"), lines))  # fails unless every line splits in two
     except ValueError:
-        cached = {"": ""}
-    if "" in cached or "" in cached.values():
+        cached = None
+    if cached is None or "" in cached or "" in cached.values():
         number = next(n for n, line in enumerate(lines, 1) if len(fields := line.split("\t")) != 2 or not all(fields))
         warnings.warn(f"{path}:{number}: not a token<TAB>lemma line, lemmatising from scratch", stacklevel=2)
         return {}

@@ -56,12 +56,14 @@ def preprocess_texts(
     with _gc_paused():
         if workers > 1:
             docs, new = _preprocess_in_workers(texts, cfg, drop, known, workers)
+            known.update(new)
         else:
             tokens = _tokens(texts, cfg, drop)
             new = _forms(set(tokens).difference(known, (END_OF_TEXT,)), cfg.normalize)
-            docs = _joined(tokens, {**known, **new})
+            known.update(new)
+            docs = _joined(tokens, known)
     if cache and new:
-        write_lemma_cache(cache, {**known, **new})
+        write_lemma_cache(cache, known)
     return docs
 
 
@@ -92,7 +94,9 @@ def _preprocess_in_workers(
         for k, pipe in enumerate(pipes):
             for forms in found[:k] + found[k + 1 :]:
                 pipe.send_bytes(forms)
-        new = {token: form for forms in found for token, form in _unpickled(forms).items()}
+        new = {}
+        for forms in found:
+            new.update(_unpickled(forms))
         return [doc for pipe in pipes for doc in _receive(pipe)], new
     except BaseException as err:
         for proc in procs:
