@@ -9,7 +9,7 @@ REF ?= main
 export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: setup run test ui bench review clean
+.PHONY: setup browser run test ui bench review clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,18 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the pinned dependencies
 
+browser:  ## headless Chromium for the MLflow UI test, from the system's package manager when missing
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "no Chromium and no root apt-get: install it (apt-get install chromium) for the browser test"; fi; }
+
 run: setup  ## reproduce every DVC stage (set RNNLAB_MIRROR to work offline)
 	dvc repro
 
-test: setup  ## the test suite, on CPU
+test: setup browser  ## the test suite, on CPU
 	python -m pytest
 
 ui: setup  ## the MLflow UI on 127.0.0.1:$(PORT), lean: one worker, no job execution
@@ -30,7 +38,7 @@ ui: setup  ## the MLflow UI on 127.0.0.1:$(PORT), lean: one worker, no job execu
 		--host 127.0.0.1 --port $(PORT) --workers 1
 
 review: setup  ## params, metrics and plots of the workspace against REF (default main) -> reports/review.md
-	python -m rnnlab.review --ref $(REF) --out reports/review.md --plots reports/review_plots
+	python -m rnnlab.serving.review --ref $(REF) --out reports/review.md --plots reports/review_plots
 
 bench: setup  ## the project's way against naive baselines -> benchmarks/results.md and results.json
 	python benchmarks/bench_preprocess.py

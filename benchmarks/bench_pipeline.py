@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import shutil
 import sys
@@ -19,12 +20,13 @@ import common  # first: it sets the environment before rnnlab imports tqdm
 import torch
 import yaml
 
-from rnnlab.config import ModelConfig, TrainerConfig, flatten
-from rnnlab.features import load_features
-from rnnlab.models import build_model
-from rnnlab.tracking import MemoryTracker, Tracker, mlflow_run
-from rnnlab.training import fit, set_seed
-from rnnlab.vocab import Vocab
+from rnnlab.config import ModelConfig, TrainerConfig, flatten, load_section, read_params
+from rnnlab.models.classifier import build_model
+from rnnlab.text.features import load_features
+from rnnlab.text.vocab import Vocab
+from rnnlab.training.classification import fit
+from rnnlab.training.loop import set_seed
+from rnnlab.training.tracking import MemoryTracker, Tracker, mlflow_run
 
 COPIED = ("dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcignore")
 SMALL = {"bidirectional": False, "pooling": "max"}
@@ -110,8 +112,10 @@ def mlflow_rows(workdir: Path, args: argparse.Namespace) -> list[dict]:
     n = min(args.mlflow_rows, len(train)) if args.mlflow_rows else len(train)
     train = type(train)(train.tokens[:n], train.lengths[:n], train.labels[:n])
     sizes = (len(Vocab.load(args.vocab)), len(classes))
-    cfg = ModelConfig(cell="lstm", embedding_dim=args.hidden_size, hidden_size=args.hidden_size, **SMALL)
-    trainer = TrainerConfig(device="cpu", epochs=args.mlflow_epochs, patience=args.mlflow_epochs, num_threads=args.threads)
+    cfg = dataclasses.replace(load_section(common.PARAMS, "zoo.base"), cell="lstm", embedding_dim=args.hidden_size,
+                              hidden_size=args.hidden_size, **SMALL)
+    trainer = dataclasses.replace(load_section(common.PARAMS, "trainer"), device="cpu", epochs=args.mlflow_epochs,
+                                  patience=args.mlflow_epochs, num_threads=args.threads)
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{workdir / 'mlflow.db'}")
     ckpt, timings = workdir / "model.pt", {"memory": [], "mlflow": []}
     with contextlib.chdir(workdir):  # git tags and MLflow's artifact folder come from the working directory
@@ -144,8 +148,8 @@ def mlflow_rows(workdir: Path, args: argparse.Namespace) -> list[dict]:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tensors", type=Path, default=common.ROOT / "data/features/tensors.pt")
-    parser.add_argument("--vocab", type=Path, default=common.ROOT / "data/features/vocab.json")
+    parser.add_argument("--tensors", type=Path, default=common.out("featurize", "tensors.pt"))
+    parser.add_argument("--vocab", type=Path, default=common.out("featurize", "vocab.json"))
     parser.add_argument("--mirror", type=Path, default=Path(os.environ.get("RNNLAB_MIRROR") or common.ROOT.parent / "shared/datasets"),
                         help="corpus mirror for the download stage; absent: the DVC rows are skipped")
     parser.add_argument("--corpus", type=Path, help="a local CSV (text,label) for the DVC copy instead of RuSentiment")
@@ -163,7 +167,8 @@ def parse_args() -> argparse.Namespace:
 
 def repo_overrides(args: argparse.Namespace, models: list[str]) -> dict[str, Any]:
     """A fast params profile: small models, few epochs, word-only TF-IDF."""
-    model = {"embedding_dim": args.hidden_size, "hidden_size": args.hidden_size, **SMALL}
+    model = {**read_params(common.PARAMS)["zoo"]["base"], "embedding_dim": args.hidden_size,
+             "hidden_size": args.hidden_size, **SMALL}
     corpus = ({"prepare.corpus": "local_csv", "prepare.local_csv.path": str(args.corpus.resolve()),
                "download.corpora": ["nltk_stopwords"]} if args.corpus else {"prepare.corpus": "rusentiment"})
     return {**corpus, "prepare.max_rows_per_split": args.max_rows, "tfidf.char_ngrams": False, "tfidf.C": [1.0],

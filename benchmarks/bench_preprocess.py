@@ -15,15 +15,15 @@ import common  # first: it sets the environment before rnnlab imports tqdm
 import pandas as pd
 import torch
 
-from rnnlab.config import PreprocessConfig, load_section
-from rnnlab.lemmas import WORD_RE, pymorphy3_lemma, read_lemma_cache
-from rnnlab.preprocessing import preprocess_texts
-from rnnlab.text import END_OF_TEXT, load_stopwords, tokenize, tokenize_texts
+from rnnlab.config import PreprocessConfig, TextConfig, load_section
+from rnnlab.text.lemmas import WORD_RE, pymorphy3_lemma, read_lemma_cache
+from rnnlab.text.preprocessing import preprocess_texts
+from rnnlab.text.tokenizer import END_OF_TEXT, load_stopwords, tokenize, tokenize_texts
 
 TARGET = 30.0
 
 
-def naive_preprocess(texts: Sequence[str], cfg: PreprocessConfig, stopwords: frozenset[str]) -> list[str]:
+def naive_preprocess(texts: Sequence[str], cfg: TextConfig, stopwords: frozenset[str]) -> list[str]:
     """The baseline: tokenize, then morph.parse(word)[0].normal_form for every token occurrence, one process.
 
     As the project does, only Cyrillic words (WORD_RE) are parsed and other tokens kept, so both ways
@@ -51,12 +51,12 @@ def child(args: argparse.Namespace) -> None:
 
     cfg = load_section(args.params, "preprocess")
     texts = _texts(args.prepared, args.limit)
-    stopwords = load_stopwords(args.nltk_data, cfg.keep_negations)
+    stopwords = load_stopwords(args.nltk_data, cfg.text.keep_negations)
     with common.stopwatch() as timer:
         if args.child == "ours":
-            docs = preprocess_texts(texts, cfg, stopwords, args.cache)
+            docs = preprocess_texts(texts, cfg.text, stopwords, args.cache, cfg.workers)
         else:
-            docs = naive_preprocess(texts, cfg, stopwords)
+            docs = naive_preprocess(texts, cfg.text, stopwords)
     Path(args.child_out).write_text(json.dumps({"seconds": timer["seconds"], "docs": docs,
                                                 "dawg_extension": pymorphy3.dawg.EXTENSION_AVAILABLE}))
 
@@ -87,7 +87,7 @@ def library_rows(args: argparse.Namespace, texts: list[str], cfg: PreprocessConf
     tokenize_seconds = []
     for _ in range(args.repeat):
         with common.stopwatch() as timer:
-            tokens = tokenize_texts(texts, cfg)
+            tokens = tokenize_texts(texts, cfg.text)
         tokenize_seconds.append(timer["seconds"])
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
@@ -103,7 +103,7 @@ def library_rows(args: argparse.Namespace, texts: list[str], cfg: PreprocessConf
     bad = {name: differing(way["docs"], naive["docs"]) for name, way in
            (("no cache", cold), ("with cache", warm), ("naive, pymorphy3[fast]", naive_fast))}
     details = {"texts": n_texts, "tokens": n_tokens, "distinct_tokens": len(set(tokens).difference((END_OF_TEXT,))),
-               "workers": cfg.workers, "normalize": cfg.normalize}
+               "workers": cfg.workers, "normalize": cfg.text.normalize}
     how = (f"best of {args.repeat} runs, each in a fresh process, same texts, dictionary loading included; "
            "tokens = tokens out")
 
@@ -154,9 +154,9 @@ def _texts(prepared: Path, limit: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--prepared", type=Path, default=common.ROOT / "data/prepared/corpus.csv")
-    parser.add_argument("--nltk-data", type=Path, default=common.ROOT / "data/nltk_data")
-    parser.add_argument("--params", type=Path, default=common.ROOT / "params.yaml")
+    parser.add_argument("--prepared", type=Path, default=common.out("prepare", "corpus.csv"))
+    parser.add_argument("--nltk-data", type=Path, default=common.out("download", "nltk_data"))
+    parser.add_argument("--params", type=Path, default=common.PARAMS)
     parser.add_argument("--limit", type=int, default=0, help="first N texts only (0 = the whole corpus)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each way, the best counts (--quick: 1)")
     parser.add_argument("--child", choices=("naive", "naive-fast", "ours"), help=argparse.SUPPRESS)  # internal: time one way
@@ -178,9 +178,9 @@ def main() -> None:
     rows.append(stage_row(args.prepared, args.params, args.nltk_data, args.limit, device))
     notes = [
         "ratio = naive seconds / our seconds on the same texts (higher is better); target >= 30x with identical lemmas.",
-        "ours = `rnnlab.preprocessing.preprocess_texts` with the `preprocess` section of params.yaml: the texts split between "
+        "ours = `rnnlab.text.preprocessing.preprocess_texts` with the `preprocess` section of params.yaml: the texts split between "
         "worker processes, each tokenizing its share as one NUL-joined string; the distinct tokens of all texts split "
-        "between the workers, each lemmatising its part once, in sorted order, with `rnnlab.lemmas.Lemmatizer` "
+        "between the workers, each lemmatising its part once, in sorted order, with `rnnlab.text.lemmas.Lemmatizer` "
         "(pymorphy3's most probable normal form, without building every analysis) over pymorphy3 with its `fast` extra "
         "(the DAWG C extension); the forms passed to every worker, which joins its texts'. First run: an empty lemma "
         "cache. Rerun: the cache the first run wrote, as the preprocess stage keeps it under $RNNLAB_CACHE_DIR between runs.",

@@ -21,7 +21,7 @@ import psutil
 import torch
 import yaml
 
-from rnnlab.files import read_json
+from rnnlab.data.files import read_json
 
 STEPS = ("prepare", "preprocess", "featurize", "train")
 TOKENS_RE = re.compile(r"(\d+) texts, (\d+) tokens in ([\d.]+) s")  # what stages/preprocess.py prints
@@ -31,8 +31,8 @@ def write_params(base: Path, dest: Path, args: argparse.Namespace, overrides: di
     """The repository's params with a one-epoch small model `scale` and the given dotted overrides."""
     params = yaml.safe_load(base.read_text(encoding="utf-8"))
     params["trainer"].update(epochs=args.train_epochs, num_threads=args.threads, patience=args.train_epochs)
-    params["train"] = {"scale": {"cell": "lstm", "embedding_dim": args.embedding_dim, "hidden_size": args.hidden_size,
-                                 "bidirectional": False, "pooling": "max"}}
+    params["train"] = {"scale": {**params["zoo"]["base"], "cell": "lstm", "embedding_dim": args.embedding_dim,
+                                 "hidden_size": args.hidden_size, "bidirectional": False, "pooling": "max"}}
     for key, value in overrides.items():
         *parents, last = key.split(".")
         node = params
@@ -55,7 +55,7 @@ def stage_commands(work: Path, params: Path, nltk_data: Path) -> dict[str, list[
                       "--vocab", str(work / "vocab.json"), "--tensors", str(work / "tensors.pt")],
         "train": [py, "stages/train.py", *p, "--name", "scale", "--vocab", str(work / "vocab.json"), "--tensors",
                   str(work / "tensors.pt"), "--nltk-data", str(nltk_data), "--checkpoint", str(work / "scale.pt"),
-                  "--history", str(work / "history.json")],
+                  "--history", str(work / "history.json"), "--run-record", str(work / "run.json")],
     }
 
 
@@ -69,8 +69,8 @@ def run_point(work: Path, params: Path, steps: tuple[str, ...], args: argparse.N
         if step == "preprocess" and (match := TOKENS_RE.search(run.output)):
             out[step].update(texts=int(match[1]), tokens=int(match[2]), own_timing_s=float(match[3]))
         if step == "train":
-            history = read_json(work / "history.json")
-            out[step]["epoch_s"] = common.median([r["seconds"] for r in history])
+            timings = read_json(work / "run.json")["timings"]
+            out[step]["epoch_s"] = common.median([t["seconds"] for t in timings])
     return out
 
 
@@ -186,9 +186,9 @@ def imdb_rows(point: dict[str, dict], rusentiment_1x: dict[str, dict], args: arg
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--prepared", type=Path, default=common.ROOT / "data/prepared/corpus.csv")
-    parser.add_argument("--nltk-data", type=Path, default=common.ROOT / "data/nltk_data")
-    parser.add_argument("--params", type=Path, default=common.ROOT / "params.yaml")
+    parser.add_argument("--prepared", type=Path, default=common.out("prepare", "corpus.csv"))
+    parser.add_argument("--nltk-data", type=Path, default=common.out("download", "nltk_data"))
+    parser.add_argument("--params", type=Path, default=common.PARAMS)
     parser.add_argument("--imdb", type=Path, help="folder with imdb_train.csv.gz and imdb_test.csv.gz (the mirror's imdb/)")
     parser.add_argument("--imdb-rows", type=int, default=0, help="reviews to use, half from each file (0 = all 50,000)")
     parser.add_argument("--imdb-max-len", type=int, default=400)

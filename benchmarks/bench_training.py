@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,13 +13,14 @@ from typing import Any
 import common  # first: it sets the environment before rnnlab imports tqdm
 import torch
 
-from rnnlab.batching import EncodedSplit
-from rnnlab.config import ModelConfig, TrainerConfig
-from rnnlab.features import load_features
-from rnnlab.models import build_model
-from rnnlab.tracking import MemoryTracker
-from rnnlab.training import fit, resolve_device, set_seed
-from rnnlab.vocab import Vocab
+from rnnlab.config import ModelConfig, TrainerConfig, load_section
+from rnnlab.models.classifier import build_model
+from rnnlab.text.batching import EncodedSplit
+from rnnlab.text.features import load_features
+from rnnlab.text.vocab import Vocab
+from rnnlab.training.classification import fit
+from rnnlab.training.loop import resolve_device, set_seed
+from rnnlab.training.tracking import MemoryTracker
 
 BUCKETING_TARGET, GPU_TARGET = 1.5, 20.0
 # name -> (TrainerConfig fields, ModelConfig.packed)
@@ -81,11 +83,14 @@ def configs(v: Variant, args: argparse.Namespace, device: torch.device, epochs: 
     """The same model for every variant, unidirectional so that `packed: false` really runs padded steps."""
     trainer_fields, packed = BATCHINGS[v.batching]
     recurrent_dropout = 0.2 if v.cell in ("lstm_loop", "weight_drop_lstm") else 0.0
-    model = ModelConfig(cell=v.cell, embedding_dim=args.embedding_dim, hidden_size=args.hidden_size, num_layers=1,
-                        bidirectional=False, pooling="max", packed=packed, embedding_dropout=0.2, dropout=0.3,
-                        recurrent_dropout=recurrent_dropout)
-    trainer = TrainerConfig(device=str(device), epochs=epochs, batch_size=args.batch_size, lr=2e-3, clip_grad_norm=1.0,
-                            patience=epochs, class_weight="balanced", num_threads=args.threads, **trainer_fields)
+    base = load_section(args.params, "zoo.base")  # the zoo's LSTM: embedding and output dropout, max pooling
+    model = dataclasses.replace(base, cell=v.cell, embedding_dim=args.embedding_dim, hidden_size=args.hidden_size,
+                                num_layers=1, bidirectional=False, pooling="max", packed=packed,
+                                recurrent_dropout=recurrent_dropout)
+    trainer = TrainerConfig(device=str(device), epochs=epochs, batch_size=args.batch_size, bucket_by_length=True,
+                            pad_to_max_len=False, lr=2e-3, weight_decay=0.0, clip_grad_norm=1.0, patience=epochs,
+                            class_weight="balanced", num_threads=args.threads)
+    trainer = dataclasses.replace(trainer, **trainer_fields)
     return model, trainer
 
 
@@ -100,10 +105,10 @@ def measure(v: Variant, train: EncodedSplit, val: EncodedSplit, sizes: tuple[int
     precision = (torch.autocast(device.type, dtype=v.autocast) if v.autocast else contextlib.nullcontext())
     with precision, torch.backends.cudnn.flags(enabled=v.cudnn), common.UtilisationSampler(device) as util:
         result = fit(model, split, val, trainer, MemoryTracker(), seed)
-    timed = [r.seconds for r in result.history[1:]] or [result.history[0].seconds]
+    timed = [t["seconds"] for t in result.timings[1:]] or [result.timings[0]["seconds"]]
     seconds = common.median(timed)
-    return Measured(seconds, len(train) / seconds, result.best.val_macro_f1, result.history[-1].val_macro_f1,
-                    [r.val_macro_f1 for r in result.history], util.summary())
+    return Measured(seconds, len(train) / seconds, result.best["val_macro_f1"], result.history[-1]["val_macro_f1"],
+                    [r["val_macro_f1"] for r in result.history], util.summary())
 
 
 def how(batching: str, epochs: int, rows: int, args: argparse.Namespace) -> str:
@@ -209,8 +214,9 @@ def gpu_vs_cpu_row(cpu: Measured, gpu: Measured | None, args: argparse.Namespace
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tensors", type=Path, default=common.ROOT / "data/features/tensors.pt")
-    parser.add_argument("--vocab", type=Path, default=common.ROOT / "data/features/vocab.json")
+    parser.add_argument("--params", type=Path, default=common.PARAMS, help="the zoo's base model comes from here")
+    parser.add_argument("--tensors", type=Path, default=common.out("featurize", "tensors.pt"))
+    parser.add_argument("--vocab", type=Path, default=common.out("featurize", "vocab.json"))
     parser.add_argument("--epochs", type=int, default=5, help="epochs of the fixed-vs-bucketed quality comparison (the zoo's)")
     parser.add_argument("--quality-seeds", type=int, default=3, help="seeds of that comparison, from --seed up")
     parser.add_argument("--quality-rows", type=int, default=0, help="training texts for it (0 = all)")
@@ -256,7 +262,7 @@ def main() -> None:
         "hand-written rows: ratio = their seq/s / nn.LSTM's, bucketed (below 1 = slower).",
         "quality rows: the target is bucketing >= 1.5x faster per epoch than fixed padding at equal or better val macro-F1 "
         "(equal = within 0.01; 'best' = best epoch, as the pipeline keeps; mean over the seeds, epoch time their median).",
-        "every row trains through `rnnlab.training.fit` (the pipeline's loop) with a MemoryTracker; seq/s = training texts / "
+        "every row trains through `rnnlab.training.classification.fit` (the pipeline's one loop) with a MemoryTracker; seq/s = training texts / "
         "epoch seconds (batch building + forward + backward + step; validation excluded).",
         "GPU-path rows run the same switches the CUDA run uses (autocast, pinned batches + non_blocking copies, cuDNN flag); "
         "on CPU the pinned row cannot run, and fp16 autocast may be unsupported for the LSTM.",

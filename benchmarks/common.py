@@ -34,6 +34,7 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+PARAMS = ROOT / "params.yaml"
 DEFAULT_OUT = ROOT / "benchmarks"
 MIB = 1024 * 1024
 NOT_AVAILABLE = "not available during this work"
@@ -326,3 +327,13 @@ def add_common_args(parser: Any, quick_help: str) -> None:
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads; 1 by default: on a busy machine more threads wait on each other")
+
+
+def out(stage: str, name: str) -> Path:
+    """The out of `stage` named `name`, where dvc.yaml declares it: the benchmarks' default inputs."""
+    from rnnlab.serving.outputs import stage_outs
+
+    found = [path for path in stage_outs(stage, ROOT / "dvc.yaml") if path.name == name]
+    if len(found) != 1:
+        raise KeyError(f"dvc.yaml: stage {stage} has no out named {name}")
+    return ROOT / found[0]

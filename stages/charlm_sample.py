@@ -3,9 +3,10 @@
 import argparse
 from pathlib import Path
 
-from rnnlab.charlm import SampleConfig, load_checkpoint, sample_text
-from rnnlab.config import load_section, load_seed
-from rnnlab.files import atomic_path
+from rnnlab.config import load_section
+from rnnlab.data.files import atomic_path
+from rnnlab.tasks.charlm import sample_text
+from rnnlab.training.checkpoint import load_checkpoint
 
 
 def main() -> None:
@@ -15,8 +16,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="the sample, plain text")
     args = parser.parse_args()
 
-    cfg, seed = load_section(args.params, "charlm.sample", SampleConfig), load_seed(args.params)
-    ckpt = load_checkpoint(args.checkpoint)
+    cfg, seed = load_section(args.params, "charlm.sample"), load_section(args.params, "seed")
+    ckpt = load_checkpoint(args.checkpoint, kind="char_lm")
     text = sample_text(ckpt, cfg.prime, cfg.length, cfg.temperature, cfg.top_k, seed)
     header = (f"# corpus {ckpt.meta['corpus']}, step {ckpt.meta['best_step']}, temperature {cfg.temperature}, "
               f"top-k {cfg.top_k}, seed {seed}\n")

@@ -5,8 +5,8 @@ import os
 from pathlib import Path
 
 from rnnlab.config import load_section
-from rnnlab.corpora import get_corpus
-from rnnlab.download import fetch_corpus, unpack_nltk_stopwords
+from rnnlab.data.corpora import get_corpus
+from rnnlab.data.download import fetch_corpus, unpack_nltk_stopwords
 
 
 def main() -> None:

@@ -4,9 +4,9 @@ import argparse
 import os
 from pathlib import Path
 
-from rnnlab.config import DownloadConfig, load_section
-from rnnlab.corpora import get_corpus
-from rnnlab.download import fetch_corpus
+from rnnlab.config import load_section
+from rnnlab.data.corpora import get_corpus
+from rnnlab.data.download import fetch_corpus
 
 
 def main() -> None:
@@ -15,7 +15,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder receiving <corpus>/<file>")
     args = parser.parse_args()
 
-    cfg = load_section(args.params, "download_chars", DownloadConfig)
+    cfg = load_section(args.params, "download_chars")
     mirror = os.environ.get("RNNLAB_MIRROR")
     for name in cfg.corpora:
         paths = fetch_corpus(get_corpus(name), args.out, mirror)

@@ -7,52 +7,61 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnlab.checkpoint import load_checkpoint
-from rnnlab.config import read_params
-from rnnlab.evaluation import ModelResult, write_reports
-from rnnlab.features import load_features
-from rnnlab.files import write_json
-from rnnlab.metrics import majority_baseline, score
-from rnnlab.tracking import mlflow_run
-from rnnlab.training import predict_logits
+from rnnlab.config import load_section
+from rnnlab.data.files import read_json, write_json
+from rnnlab.text.features import load_features
+from rnnlab.training.checkpoint import load_checkpoint
+from rnnlab.training.classification import predict_logits
+from rnnlab.training.evaluation import ModelResult, trained_checkpoints, write_reports
+from rnnlab.training.metrics import majority_baseline, score
+from rnnlab.training.tracking import mlflow_run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--models-dir", type=Path, required=True)
+    parser.add_argument("--models-dir", type=Path, required=True, help="the train stages' checkpoints")
+    parser.add_argument("--tfidf", type=Path, required=True, help="the tfidf stage's model")
     parser.add_argument("--tensors", type=Path, required=True)
     parser.add_argument("--preprocessed", type=Path, required=True)
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--reports", type=Path, required=True)
+    parser.add_argument("--runs", type=Path, required=True, help="folder of run records: the MLflow runs to log into")
     args = parser.parse_args()
 
+    checkpoints = trained_checkpoints(args.models_dir, load_section(args.params, "train"))
     splits, classes = load_features(args.tensors)
     test = splits["test"]
     y_true = test.labels.tolist()
     results = []
-    for name in read_params(args.params)["train"]:
-        clf = load_checkpoint(args.models_dir / f"{name}.pt")
+    for name, path in checkpoints.items():
+        clf = load_checkpoint(path, kind="classifier")
         predicted = predict_logits(clf.model, test, 512, "cpu").argmax(1).tolist()
         results.append(ModelResult(name, score(y_true, predicted, classes), predicted, clf.meta))
-    with (args.models_dir / "tfidf.pkl").open("rb") as f:
+    with args.tfidf.open("rb") as f:
         tfidf = pickle.load(f)
     frame = pd.read_csv(args.preprocessed, dtype=str, keep_default_na=False)
     predicted = tfidf["baseline"].predict_proba(frame.loc[frame["split"] == "test", "tokens"].tolist()).argmax(1).tolist()
-    results.append(ModelResult("tfidf", score(y_true, predicted, classes), predicted, {"run_id": tfidf["run_id"]}))
+    results.append(ModelResult("tfidf", score(y_true, predicted, classes), predicted, {}))
     majority = majority_baseline(splits["train"].labels.tolist(), y_true, classes)
 
     write_reports(results, classes, y_true, args.reports)
     write_json(args.metrics, {r.name: {k: r.scores[k] for k in ("accuracy", "macro_f1")} for r in results}
                | {"majority": {k: majority[k] for k in ("accuracy", "macro_f1")}})
+    run_ids = {record["stage"]: record["run_id"] for record in map(read_json, sorted(args.runs.glob("*.json")))
+               if "run_id" in record}
     for r in results:
-        with mlflow_run(r.name, os.environ, run_id=r.meta["run_id"]) as tracker:
+        print(f"{r.name:>8}: test accuracy {r.scores['accuracy']:.4f}, macro-F1 {r.scores['macro_f1']:.4f}")
+        stage = "tfidf" if r.name == "tfidf" else f"train@{r.name}"
+        if stage not in run_ids:
+            print(f"{r.name:>8}: no run record of stage {stage} in {args.runs}, test scores not logged to MLflow")
+            continue
+        with mlflow_run(r.name, os.environ, run_id=run_ids[stage]) as tracker:
             per_class = {f"test_f1_{c}": v["f1"] for c, v in r.scores["per_class"].items()}
             tracker.log_metrics({"test_accuracy": r.scores["accuracy"], "test_macro_f1": r.scores["macro_f1"], **per_class})
             tracker.log_artifact(args.reports / "figures" / f"confusion_{r.name}.png", "plots")
             if r.meta.get("history"):
                 tracker.log_artifact(args.reports / "figures" / "learning_curves.png", "plots")
-        print(f"{r.name:>8}: test accuracy {r.scores['accuracy']:.4f}, macro-F1 {r.scores['macro_f1']:.4f}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from rnnlab.config import load_section
-from rnnlab.features import featurize, save_features
+from rnnlab.text.features import featurize, save_features
 
 
 def main() -> None:

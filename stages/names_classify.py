@@ -7,13 +7,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from rnnlab.config import flatten, load_section, load_seed
-from rnnlab.files import atomic_path, write_json
-from rnnlab.metrics import majority_baseline
-from rnnlab.names import ClassifierConfig, classifier_markdown, evaluate_classifier, save_classifier, train_classifier
-from rnnlab.reports import plot_confusion
-from rnnlab.tracking import mlflow_run
-from rnnlab.training import history_rows, set_seed
+from rnnlab.config import flatten, load_section
+from rnnlab.data.files import atomic_path, write_json
+from rnnlab.tasks.names import classifier_markdown, evaluate_classifier, train_classifier
+from rnnlab.training.checkpoint import save_checkpoint
+from rnnlab.training.loop import set_seed
+from rnnlab.training.metrics import majority_baseline
+from rnnlab.training.reports import plot_confusion
+from rnnlab.training.tracking import mlflow_run
 
 
 def main() -> None:
@@ -25,9 +26,10 @@ def main() -> None:
     parser.add_argument("--history", type=Path, required=True)
     parser.add_argument("--report", type=Path, required=True, help="markdown table")
     parser.add_argument("--confusion", type=Path, required=True, help="PNG")
+    parser.add_argument("--run-record", type=Path, required=True, help="JSON: MLflow run id and timings")
     args = parser.parse_args()
 
-    cfg, seed = load_section(args.params, "names.classifier", ClassifierConfig), load_seed(args.params)
+    cfg, seed = load_section(args.params, "names.classifier"), load_section(args.params, "seed")
     torch.set_num_threads(cfg.trainer.num_threads)
     set_seed(seed)
     frame = pd.read_csv(args.names, dtype=str, keep_default_na=False)
@@ -39,14 +41,15 @@ def main() -> None:
         train_ids = [clf.classes.index(x) for x in frame.loc[frame["split"] == "train", "language"]]
         baseline = majority_baseline(train_ids, [clf.classes.index(x) for x in test["language"]], clf.classes)
         tracker.log_metrics({"test_accuracy": scores["accuracy"], "test_macro_f1": scores["macro_f1"]})
-        save_classifier(args.checkpoint, clf)
-        write_json(args.metrics, {"best_epoch": result.best_epoch, **scores, "majority_baseline": baseline})
-        write_json(args.history, history_rows(result))
+        save_checkpoint(args.checkpoint, clf)
+        write_json(args.metrics, {"best_epoch": result.best_position, **scores, "majority_baseline": baseline})
+        write_json(args.history, result.history)
         with atomic_path(args.report) as tmp:
             tmp.write_text(classifier_markdown(scores, baseline, args.confusion.name), encoding="utf-8")
         plot_confusion(scores["confusion"], clf.classes, "surname -> language, test", args.confusion)
         for path in (args.report, args.confusion):
             tracker.log_artifact(path, "report")
+        write_json(args.run_record, {"stage": "names_classify", "run_id": tracker.run_id, "timings": result.timings})
     print(f"test accuracy {scores['accuracy']:.4f}, macro-F1 {scores['macro_f1']:.4f}")
 
 

@@ -7,13 +7,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from rnnlab.charlm import save_checkpoint
-from rnnlab.config import flatten, load_section, load_seed
-from rnnlab.files import atomic_path, write_json
-from rnnlab.names import GeneratorConfig, generate_names, generator_markdown, judge_samples, load_classifier, \
-    train_generator
-from rnnlab.tracking import mlflow_run
-from rnnlab.training import set_seed
+from rnnlab.config import flatten, load_section
+from rnnlab.data.files import atomic_path, write_json
+from rnnlab.tasks.names import generate_names, generator_markdown, judge_samples, train_generator
+from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
+from rnnlab.training.loop import set_seed
+from rnnlab.training.tracking import mlflow_run
 
 
 def main() -> None:
@@ -24,9 +23,10 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--report", type=Path, required=True, help="markdown with samples")
+    parser.add_argument("--run-record", type=Path, required=True, help="JSON: MLflow run id and timings")
     args = parser.parse_args()
 
-    cfg, seed = load_section(args.params, "names.generator", GeneratorConfig), load_seed(args.params)
+    cfg, seed = load_section(args.params, "names.generator"), load_section(args.params, "seed")
     torch.set_num_threads(cfg.trainer.num_threads)
     set_seed(seed)
     frame = pd.read_csv(args.names, dtype=str, keep_default_na=False)
@@ -36,13 +36,14 @@ def main() -> None:
         save_checkpoint(args.checkpoint, ckpt)
         samples = {lang: generate_names(ckpt, lang, cfg.samples, cfg.temperature, seed) for lang in cfg.languages}
         known = set(frame.loc[frame["split"] == "train", "name"])
-        report = judge_samples(samples, known, load_classifier(args.classifier))
+        report = judge_samples(samples, known, load_checkpoint(args.classifier, kind="classifier"))
         tracker.log_metrics({f"{lang}_{k}": r[k] for lang, r in report.items() for k in ("novel", "accepted")})
         shares = {lang: {k: r[k] for k in ("novel", "accepted")} for lang, r in report.items()}
-        write_json(args.metrics, {"best_step": result.best_step, "val_loss": result.best_val_loss, **shares})
+        write_json(args.metrics, {"best_step": result.best_position, "val_loss": result.best["val_loss"], **shares})
         with atomic_path(args.report) as tmp:
             tmp.write_text(generator_markdown(report, cfg.temperature), encoding="utf-8")
         tracker.log_artifact(args.report, "report")
+        write_json(args.run_record, {"stage": "names_generate", "run_id": tracker.run_id, "timings": result.timings})
     for lang, r in report.items():
         print(f"{lang}: novel {r['novel']:.2f}, accepted {r['accepted']:.2f}: {', '.join(r['samples'][:8])}")
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnlab.config import load_section, load_seed
-from rnnlab.files import atomic_path, write_json
-from rnnlab.names import SplitConfig, read_names, split_names
+from rnnlab.config import load_section
+from rnnlab.data.files import atomic_path, write_json
+from rnnlab.data.names import read_names, split_names
 
 
 def main() -> None:
@@ -18,9 +18,9 @@ def main() -> None:
     parser.add_argument("--stats", type=Path, required=True, help="JSON: rows per language and split")
     args = parser.parse_args()
 
-    cfg = load_section(args.params, "names.split", SplitConfig)
+    cfg = load_section(args.params, "names.split")
     raw = read_names(args.raw)
-    frame = split_names(raw, cfg, load_seed(args.params))
+    frame = split_names(raw, cfg, load_section(args.params, "seed"))
     with atomic_path(args.out) as tmp:
         frame.to_csv(tmp, index=False)
     counts = pd.crosstab(frame["language"], frame["split"])

@@ -3,9 +3,9 @@
 import argparse
 from pathlib import Path
 
-from rnnlab.config import load_section, load_seed
-from rnnlab.datasets import prepare, split_stats
-from rnnlab.files import atomic_path, write_json
+from rnnlab.config import load_section
+from rnnlab.data.datasets import prepare, split_stats
+from rnnlab.data.files import atomic_path, write_json
 
 
 def main() -> None:
@@ -17,7 +17,7 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = load_section(args.params, "prepare")
-    frame = prepare(args.raw, cfg, load_seed(args.params))
+    frame = prepare(args.raw, cfg, load_section(args.params, "seed"))
     with atomic_path(args.out) as tmp:
         frame.to_csv(tmp, index=False)
     stats = split_stats(frame)

@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 
 from rnnlab.config import load_section
-from rnnlab.files import atomic_path
-from rnnlab.lemmas import default_lemma_cache
-from rnnlab.preprocessing import preprocess_texts
-from rnnlab.text import load_stopwords
+from rnnlab.data.files import atomic_path
+from rnnlab.text.lemmas import default_lemma_cache
+from rnnlab.text.preprocessing import preprocess_texts
+from rnnlab.text.tokenizer import load_stopwords
 
 
 def main() -> None:
@@ -26,7 +26,8 @@ def main() -> None:
     start = time.perf_counter()
     # The lemma cache only saves work: a lemma is a function of the token and pymorphy3's version.
     cache = default_lemma_cache()
-    docs = preprocess_texts(frame["text"], cfg, load_stopwords(args.nltk_data, cfg.keep_negations), cache)
+    stopwords = load_stopwords(args.nltk_data, cfg.text.keep_negations)
+    docs = preprocess_texts(frame["text"], cfg.text, stopwords, cache, cfg.workers)
     seconds = time.perf_counter() - start
     n_tokens = sum(doc.count(" ") + 1 for doc in docs if doc)  # tokens are joined by single spaces
     print(f"{len(frame)} texts, {n_tokens} tokens in {seconds:.1f} s: {n_tokens / seconds:,.0f} tokens/s")

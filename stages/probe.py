@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from rnnlab.config import load_section, load_seed
-from rnnlab.files import atomic_path, write_json
-from rnnlab.probe import ProbeConfig, plot_probe, probe_table, run_probe
-from rnnlab.tracking import mlflow_run
+from rnnlab.config import load_section
+from rnnlab.data.files import atomic_path, write_json
+from rnnlab.tasks.probe import plot_probe, probe_table, run_probe
+from rnnlab.training.tracking import mlflow_run
 
 
 def main() -> None:
@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, required=True, help="PNG")
     args = parser.parse_args()
 
-    cfg, seed = load_section(args.params, "probe", ProbeConfig), load_seed(args.params)
+    cfg, seed = load_section(args.params, "probe"), load_section(args.params, "seed")
     torch.set_num_threads(cfg.trainer.num_threads)
 
     def open_run(name: str) -> contextlib.AbstractContextManager:

@@ -6,25 +6,34 @@ from pathlib import Path
 
 import torch
 
-from rnnlab.config import read_params
-from rnnlab.files import read_json, write_json
-from rnnlab.serving import register_classifiers
+from rnnlab.config import load_section
+from rnnlab.data.files import read_json, write_json
+from rnnlab.serving.pyfunc import register_classifiers
+from rnnlab.training.evaluation import trained_checkpoints
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--models-dir", type=Path, required=True)
+    parser.add_argument("--models-dir", type=Path, required=True, help="the train stages' checkpoints")
     parser.add_argument("--test-metrics", type=Path, required=True, help="the evaluate stage's metrics JSON")
-    parser.add_argument("--out", type=Path, required=True, help="registered versions and the champion, as JSON")
+    parser.add_argument("--runs", type=Path, required=True, help="folder of run records: each model's training run")
+    parser.add_argument("--out", type=Path, required=True, help="registered models and the champion, as JSON")
+    parser.add_argument("--run-record", type=Path, required=True, help="JSON: the versions this run registered")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
-    checkpoints = {name: args.models_dir / f"{name}.pt" for name in read_params(args.params)["train"]}
-    registry = register_classifiers(checkpoints, read_json(args.test_metrics), os.environ)
+    checkpoints = trained_checkpoints(args.models_dir, load_section(args.params, "train"))
+    records = {record["stage"]: record for record in map(read_json, sorted(args.runs.glob("*.json")))}
+    missing = [name for name in checkpoints if f"train@{name}" not in records]
+    if missing:
+        raise SystemExit(f"no run record of stage train@{missing[0]} in {args.runs}: run `dvc repro -f train@{missing[0]}`")
+    run_ids = {name: records[f"train@{name}"]["run_id"] for name in checkpoints}
+    registry, versions = register_classifiers(checkpoints, run_ids, read_json(args.test_metrics), os.environ)
     write_json(args.out, registry)
+    write_json(args.run_record, {"stage": "register", "versions": versions})
     for name, entry in registry["models"].items():
-        print(f"{entry['registered_model']} version {entry['version']}: val macro-F1 {entry['val_macro_f1']:.4f}")
+        print(f"{entry['registered_model']} version {versions[name]['version']}: val macro-F1 {entry['val_macro_f1']:.4f}")
     print(f"champion: {registry['champion']['uri']}")
 
 

@@ -3,16 +3,16 @@
 import argparse
 import os
 import pickle
+import time
 from pathlib import Path
 
 import pandas as pd
 
-from rnnlab.baseline import TfidfBaseline
-from rnnlab.config import flatten, load_section, load_seed
-from rnnlab.datasets import class_names
-from rnnlab.download import sha256_file
-from rnnlab.files import atomic_path
-from rnnlab.tracking import mlflow_run
+from rnnlab.config import flatten, load_section
+from rnnlab.data.datasets import class_names
+from rnnlab.data.files import atomic_path, sha256_file, write_json
+from rnnlab.tasks.tfidf import TfidfBaseline
+from rnnlab.training.tracking import mlflow_run
 
 
 def main() -> None:
@@ -20,13 +20,15 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--preprocessed", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--run-record", type=Path, required=True, help="JSON: MLflow run id and fit time")
     args = parser.parse_args()
 
-    cfg, seed = load_section(args.params, "tfidf"), load_seed(args.params)
+    cfg, seed = load_section(args.params, "tfidf"), load_section(args.params, "seed")
     frame = pd.read_csv(args.preprocessed, dtype=str, keep_default_na=False)
     classes = class_names(frame)
     frame["y"] = frame["label"].map({c: i for i, c in enumerate(classes)})
     train, val = (frame[frame["split"] == s] for s in ("train", "val"))
+    start = time.perf_counter()
     with mlflow_run("tfidf", os.environ, stage="tfidf") as tracker:
         tracker.log_params({"model": "tfidf", "seed": seed, **flatten(cfg, "tfidf.")})
         tracker.set_tags({"data.preprocessed.sha256": sha256_file(args.preprocessed)})
@@ -36,7 +38,8 @@ def main() -> None:
             tracker.log_metrics({"C": c, "val_macro_f1": f1}, step=step)
         tracker.log_params({"best_C": baseline.C})
         with atomic_path(args.out) as tmp, tmp.open("wb") as f:
-            pickle.dump({"baseline": baseline, "classes": classes, "run_id": tracker.run_id}, f)
+            pickle.dump({"baseline": baseline, "classes": classes}, f)
+        write_json(args.run_record, {"stage": "tfidf", "run_id": tracker.run_id, "seconds": time.perf_counter() - start})
     print(f"tfidf: best C {baseline.C}, val macro-F1 {scores[baseline.C]:.4f}")
 
 

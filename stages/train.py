@@ -1,21 +1,22 @@
 """Stage train@<name>: train one recurrent classifier from `train.<name>` in params.yaml."""
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
 import torch
 
-from rnnlab.checkpoint import Classifier, save_checkpoint
-from rnnlab.config import ModelConfig, load_section, load_seed
-from rnnlab.download import sha256_file
-from rnnlab.features import load_features
-from rnnlab.files import write_json
-from rnnlab.models import count_parameters
-from rnnlab.text import load_stopwords
-from rnnlab.tracking import mlflow_run
-from rnnlab.training import history_rows, train_classifier
-from rnnlab.vocab import Vocab
+from rnnlab.config import load_section
+from rnnlab.data.files import sha256_file, write_json
+from rnnlab.models.classifier import count_parameters
+from rnnlab.text import lemmas  # noqa: F401  (the normalize choices preprocess.text is checked against)
+from rnnlab.text.features import load_features
+from rnnlab.text.tokenizer import load_stopwords
+from rnnlab.text.vocab import Vocab
+from rnnlab.training.checkpoint import Checkpoint, save_checkpoint
+from rnnlab.training.classification import train_classifier
+from rnnlab.training.tracking import mlflow_run
 
 
 def main() -> None:
@@ -27,30 +28,30 @@ def main() -> None:
     parser.add_argument("--nltk-data", type=Path, required=True, help="the stopwords travel in the checkpoint")
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--history", type=Path, required=True)
+    parser.add_argument("--run-record", type=Path, required=True, help="JSON: MLflow run id and epoch timings")
     args = parser.parse_args()
 
-    trainer = load_section(args.params, "trainer")
-    model_cfg = load_section(args.params, f"train.{args.name}", ModelConfig)
-    preprocess, featurize = load_section(args.params, "preprocess"), load_section(args.params, "featurize")
+    trainer, seed = load_section(args.params, "trainer"), load_section(args.params, "seed")
+    model_cfg = load_section(args.params, f"train.{args.name}")
+    text, max_len = load_section(args.params, "preprocess.text"), load_section(args.params, "featurize.max_len")
     torch.set_num_threads(trainer.num_threads)
     splits, classes = load_features(args.tensors)
     vocab = Vocab.load(args.vocab)
 
     with mlflow_run(args.name, os.environ, stage=f"train@{args.name}") as tracker:
         tracker.set_tags({"data.tensors.sha256": sha256_file(args.tensors), "data.vocab.sha256": sha256_file(args.vocab)})
-        model, result = train_classifier(
-            model_cfg, trainer, list(vocab.itos), splits, len(classes), tracker, load_seed(args.params)
-        )
+        model, result = train_classifier(model_cfg, trainer, list(vocab.itos), splits, len(classes), tracker, seed)
         meta = {
-            "name": args.name, "run_id": tracker.run_id, "best_epoch": result.best_epoch,
-            "n_parameters": count_parameters(model), "val_macro_f1": result.best.val_macro_f1,
-            "history": history_rows(result),
-            "stopwords": sorted(load_stopwords(args.nltk_data, preprocess.keep_negations)),
+            "name": args.name, "best_epoch": result.best_position, "n_parameters": count_parameters(model),
+            "val_macro_f1": result.best["val_macro_f1"], "history": result.history,
+            "preprocess": dataclasses.asdict(text), "max_len": max_len,
+            "stopwords": sorted(load_stopwords(args.nltk_data, text.keep_negations)),
         }
-        save_checkpoint(args.checkpoint, Classifier(model, model_cfg, vocab, classes, preprocess, featurize.max_len, meta))
-        write_json(args.history, history_rows(result))
+        save_checkpoint(args.checkpoint, Checkpoint("classifier", model_cfg, model, vocab, classes, meta))
+        write_json(args.history, result.history)
         tracker.log_artifact(args.checkpoint, "checkpoint")
-    print(f"{args.name}: best epoch {result.best_epoch}, val macro-F1 {result.best.val_macro_f1:.4f}")
+        write_json(args.run_record, {"stage": f"train@{args.name}", "run_id": tracker.run_id, "timings": result.timings})
+    print(f"{args.name}: best epoch {result.best_position}, val macro-F1 {result.best['val_macro_f1']:.4f}")
 
 
 if __name__ == "__main__":

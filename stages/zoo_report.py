@@ -4,12 +4,12 @@ import argparse
 import os
 from pathlib import Path
 
-from rnnlab.files import atomic_path, read_json
-from rnnlab.reports import markdown_table, plot_variants
-from rnnlab.tracking import mlflow_run
-from rnnlab.zoo import report_rows
+from rnnlab.data.files import atomic_path, read_json
+from rnnlab.tasks.zoo import report_rows
+from rnnlab.training.reports import markdown_table, plot_variants
+from rnnlab.training.tracking import mlflow_run
 
-COLUMNS = ["variant", "test_macro_f1", "test_accuracy", "epoch_seconds", "n_parameters", "seeds"]
+COLUMNS = ["variant", "test_macro_f1", "test_accuracy", "n_parameters", "seeds"]
 
 
 def main() -> None:
@@ -34,8 +34,8 @@ def main() -> None:
     text = (
         "# Model zoo on RuSentiment\n\n"
         f"Each variant trained with seeds {[r['seed'] for r in best['runs']]}; test macro-F1 and accuracy as mean ± std.\n"
-        "Epoch seconds are wall time on the machine that ran each stage: compare them only between variants run under\n"
-        "the same load (`make bench` measures speed in controlled, interleaved runs).\n"
+        "Epoch times are in each variant's run record, beside its MLflow run ids (`make bench` measures speed in\n"
+        "controlled, interleaved runs).\n"
         f"TF-IDF baseline test macro-F1 (same data and split): {tfidf:.4f}. The best variant, `{best['variant']}` "
         f"({best['test_macro_f1']['mean']:.4f}), {verdict(best['test_macro_f1']['mean'])}; the main pipeline's best "
         f"model, `{main_name}` ({main_f1:.4f}, `{args.test_metrics}`), {verdict(main_f1)}.\n"

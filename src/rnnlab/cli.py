@@ -1,31 +1,134 @@
-"""The `rnnlab` command: each feature module adds its own subcommands."""
+"""The `rnnlab` command: predictions, surnames and text samples from the models the pipeline trained.
+
+Checkpoint paths default to what dvc.yaml declares as the training stages' outs (run from the
+repository root), or are given with --checkpoint.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from pathlib import Path
 
-# Modules that define `add_commands(subparsers)`; each subcommand sets `func(args) -> int`.
-COMMAND_MODULES = ("rnnlab.predict", "rnnlab.names", "rnnlab.charlm")
+import pandas as pd
+import torch
+
+from rnnlab.data.files import atomic_path
+from rnnlab.serving.outputs import model_checkpoint, trained_models
+from rnnlab.serving.predict import BEST, LABEL, best_checkpoint, format_rows, load_predictor, read_texts
+from rnnlab.tasks.charlm import sample_text
+from rnnlab.tasks.names import generate_names, top_languages
+from rnnlab.training.checkpoint import load_checkpoint
 
 
 class CommandError(RuntimeError):
     """Bad input to a command: printed without a traceback, exit status 2."""
 
 
+def _checkpoint(given: Path | None, stage: str) -> Path:
+    """--checkpoint when given, else the stage's checkpoint as dvc.yaml declares it."""
+    return given if given is not None else model_checkpoint(stage)
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """Classify raw texts with a sentiment model."""
+    if bool(args.texts) == bool(args.input):
+        raise CommandError("give texts as arguments or a CSV file with --input, not both")
+    torch.set_num_threads(args.threads)
+    models = trained_models() if args.checkpoint is None else []
+    if args.checkpoint is not None:
+        path = args.checkpoint
+    elif args.model == BEST:
+        path = best_checkpoint({name: model_checkpoint(f"train@{name}") for name in models})
+    elif args.model in models:
+        path = model_checkpoint(f"train@{args.model}")
+    else:
+        raise CommandError(f"unknown model {args.model!r}: params.yaml trains {', '.join(models)} (or use `best`)")
+    predictor = load_predictor(path)
+    frame = read_texts(args.input, args.text_column) if args.input else pd.DataFrame({args.text_column: args.texts})
+    meta = predictor.clf.meta
+    print(f"model {meta['name']} ({path}, val macro-F1 {meta['val_macro_f1']:.4f})", file=sys.stderr)
+    texts = frame[args.text_column].tolist()
+    table = predictor.table(texts)
+    if args.output:
+        with atomic_path(args.output) as tmp:
+            frame.join(table.rename(columns={LABEL: f"predicted_{LABEL}"})).to_csv(tmp, index=False)
+        print(f"{len(texts)} predictions written to {args.output}", file=sys.stderr)
+    else:
+        print(format_rows(texts, table))
+    return 0
+
+
+def names_predict_command(args: argparse.Namespace) -> int:
+    """The likeliest languages of surnames."""
+    if args.top < 1:
+        raise CommandError("--top must be >= 1")
+    clf = load_checkpoint(_checkpoint(args.checkpoint, "names_classify"), kind="classifier")
+    for name, top in zip(args.names, top_languages(clf, args.names, args.top), strict=True):
+        print(name)
+        for value, language in top:
+            print(f"  ({value:.2f}) {language}")
+    return 0
+
+
+def names_generate_command(args: argparse.Namespace) -> int:
+    """Surnames sampled for a language."""
+    if args.n < 1 or args.temperature < 0:
+        raise CommandError("-n must be >= 1 and --temperature >= 0")
+    ckpt = load_checkpoint(_checkpoint(args.checkpoint, "names_generate"), kind="char_lm")
+    print("\n".join(generate_names(ckpt, args.language, args.n, args.temperature, args.seed, args.first_letter)))
+    return 0
+
+
+def charlm_sample_command(args: argparse.Namespace) -> int:
+    """Text written by the character language model."""
+    if args.length < 1 or args.temperature < 0 or args.top_k < 0:
+        raise CommandError("--length must be >= 1, --temperature >= 0 and --top-k >= 0")
+    ckpt = load_checkpoint(_checkpoint(args.checkpoint, "charlm_train"), kind="char_lm")
+    print(sample_text(ckpt, args.prime, args.length, args.temperature, args.top_k, args.seed))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every module's subcommands."""
+    """The top-level parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="rnnlab", description="Recurrent text classifiers: use the results.")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:
-                raise
-            continue
-        module.add_commands(subparsers)
+    commands = parser.add_subparsers(dest="command", required=True)
+    checkpoint = {"type": Path, "help": "a checkpoint file (default: the stage's out in dvc.yaml)"}
+
+    cmd = commands.add_parser("predict", help="classify raw texts with a trained sentiment model")
+    cmd.add_argument("texts", nargs="*", help="texts to classify")
+    cmd.add_argument("--model", default=BEST, help="a model name under `train` in params.yaml, or `best`")
+    cmd.add_argument("--checkpoint", **checkpoint)
+    cmd.add_argument("--input", type=Path, help="a CSV file of texts instead of arguments")
+    cmd.add_argument("--text-column", default="text", help="the column of --input holding the texts")
+    cmd.add_argument("--output", type=Path, help="write a CSV (input columns, predicted_label, p_<class>)")
+    cmd.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    cmd.set_defaults(func=predict_command)
+
+    names = commands.add_parser("names", help="surname language classifier and generator").add_subparsers(required=True)
+    cmd = names.add_parser("predict", help="the likeliest languages of surnames")
+    cmd.add_argument("names", nargs="+", help="surnames, any alphabet")
+    cmd.add_argument("--top", type=int, default=3, help="languages shown per name")
+    cmd.add_argument("--checkpoint", **checkpoint)
+    cmd.set_defaults(func=names_predict_command)
+    cmd = names.add_parser("generate", help="sample surnames of a language")
+    cmd.add_argument("--language", required=True)
+    cmd.add_argument("--first-letter", default="", help="one character every name starts with")
+    cmd.add_argument("--temperature", type=float, default=0.5, help="0 = always the likeliest character")
+    cmd.add_argument("-n", type=int, default=10, help="how many names")
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--checkpoint", **checkpoint)
+    cmd.set_defaults(func=names_generate_command)
+
+    charlm = commands.add_parser("charlm", help="character language model").add_subparsers(required=True)
+    cmd = charlm.add_parser("sample", help="write text with a trained character LM")
+    cmd.add_argument("--prime", required=True, help="text to start from (at least one character)")
+    cmd.add_argument("--length", type=int, default=500, help="characters to add")
+    cmd.add_argument("--temperature", type=float, default=0.8, help="0 = always the likeliest character")
+    cmd.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest characters; 0 = all")
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--checkpoint", **checkpoint)
+    cmd.set_defaults(func=charlm_sample_command)
     return parser
 
 
@@ -34,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except CommandError as err:
-        print(f"rnnlab: error: {err}", file=sys.stderr)
+    except (CommandError, FileNotFoundError, KeyError, ValueError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        hint = " (train it with `dvc repro`)" if isinstance(err, FileNotFoundError) else ""
+        print(f"rnnlab: error: {message}{hint}", file=sys.stderr)
         return 2
 
 

@@ -1,174 +1,396 @@
-"""Typed configs for each section of params.yaml, validated on load."""
+"""Every section of params.yaml as a frozen dataclass, read as DVC reads the file, validated on load.
+
+`params.yaml` is the only place a value lives: no field has a default, so a missing key fails like an
+unknown one, naming the file and the dotted key. Ranges are checked at load time, and a choice (cell,
+pooling, init, ...) is checked against the registry of the module that implements it, which that
+module fills with `register_choices` when it is imported.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 
 class ConfigError(ValueError):
-    """A params file has an unknown, missing or mistyped key."""
+    """A params file has an unknown, missing, mistyped or out-of-range key."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bounds of a number; `open` ends exclude the bound itself."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def check(self, value: float, where: str) -> None:
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if too_low or too_high:
+            raise ConfigError(f"{where}: {value!r} is out of range, must be {self}")
+
+    def __str__(self) -> str:
+        low = "" if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
+        high = "" if self.high is None else f"{'<' if self.high_open else '<='} {self.high:g}"
+        return " and ".join(part for part in (low, high) if part)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of the names in registry `kind`."""
+
+    kind: str
+
+    def check(self, value: str, where: str) -> None:
+        if self.kind not in _CHOICES:
+            # A bug, not bad input: the stage loads a config before importing what implements it.
+            raise RuntimeError(f"{where}: no registry '{self.kind}'; import the module that implements it first")
+        if value not in _CHOICES[self.kind]:
+            raise ConfigError(f"{where}: {value!r} is not one of {sorted(_CHOICES[self.kind])}")
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A string matching a regular expression."""
+
+    regex: str
+    meaning: str
+
+    def check(self, value: str, where: str) -> None:
+        if not re.fullmatch(self.regex, value):
+            raise ConfigError(f"{where}: {value!r} is not {self.meaning}")
+
+
+_CHOICES: dict[str, frozenset[str]] = {}
+
+
+def register_choices(kind: str, names: Iterable[str]) -> None:
+    """Declare the names a `Choice(kind)` field accepts: the keys of the registry that implements them."""
+    _CHOICES[kind] = frozenset(names)
+
+
+PositiveInt = Annotated[int, Range(low=1)]
+NonNegativeInt = Annotated[int, Range(low=0)]
+PositiveFloat = Annotated[float, Range(low=0, low_open=True)]
+NonNegativeFloat = Annotated[float, Range(low=0)]
+Dropout = Annotated[float, Range(low=0, high=1, high_open=True)]
+Share = Annotated[float, Range(low=0, high=1, low_open=True, high_open=True)]  # a part of the data: (0, 1)
+Device = Annotated[str, Pattern(r"auto|cpu|cuda(:\d+)?", "a device: auto, cpu, cuda or cuda:N")]
 
 
 @dataclass(frozen=True)
 class DownloadConfig:
-    corpora: tuple[str, ...] = ("rusentiment", "nltk_stopwords")
+    corpora: tuple[Annotated[str, Choice("corpus")], ...]
 
 
 @dataclass(frozen=True)
 class LocalCsvConfig:
-    path: str = ""
-    text_column: str = "text"
-    label_column: str = "label"
-    split_column: str = ""  # empty: all rows are training rows; test is carved out
-    test_size: float = 0.2
+    path: str
+    text_column: str
+    label_column: str
+    split_column: str  # empty: all rows are training rows; test is carved out
+    test_size: Share
 
 
 @dataclass(frozen=True)
 class PrepareConfig:
-    corpus: Literal["rusentiment", "opensentimentcorpus", "local_csv"] = "rusentiment"
-    # Raw label -> class name; raw labels absent from the map are dropped.
-    label_map: dict[str, str] = field(
-        default_factory=lambda: {"positive": "positive", "negative": "negative", "neutral": "neutral"}
-    )
-    val_size: float = 0.1
-    local_csv: LocalCsvConfig = LocalCsvConfig()
-    max_rows_per_split: int = 0  # 0: all rows; a small number gives a fast profile
+    corpus: Annotated[str, Choice("labelled_corpus")]
+    label_map: dict[str, str]  # raw label -> class name; raw labels absent from the map are dropped
+    val_size: Share
+    local_csv: LocalCsvConfig
+    max_rows_per_split: NonNegativeInt  # 0: all rows; a small number gives a fast profile
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """What turns a raw text into tokens; a classifier's checkpoint carries it, to read new texts alike."""
+
+    lowercase: bool
+    replace_urls: bool
+    replace_mentions: bool
+    replace_numbers: bool
+    remove_stopwords: bool
+    keep_negations: bool
+    normalize: Annotated[str, Choice("normalize")]
 
 
 @dataclass(frozen=True)
 class PreprocessConfig:
-    lowercase: bool = True
-    replace_urls: bool = True
-    replace_mentions: bool = True
-    replace_numbers: bool = True
-    remove_stopwords: bool = True
-    keep_negations: bool = True
-    normalize: Literal["lemma", "stem", "none"] = "lemma"
-    workers: int = 2
+    text: TextConfig
+    workers: PositiveInt  # speed only: the output is the same for any number
 
 
 @dataclass(frozen=True)
 class TfidfConfig:
-    word_ngram_max: int = 2
-    char_ngrams: bool = True
-    char_ngram_range: tuple[int, int] = (2, 5)
-    min_df: int = 2
-    max_features: int = 200_000
-    C: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
-    class_weight: Literal["balanced", "none"] = "balanced"
+    word_ngram_max: PositiveInt
+    char_ngrams: bool
+    char_ngram_range: tuple[PositiveInt, PositiveInt]
+    min_df: PositiveInt
+    max_features: PositiveInt
+    C: tuple[PositiveFloat, ...]
+    class_weight: Literal["balanced", "none"]
+
+    def __post_init__(self) -> None:
+        if self.char_ngram_range[0] > self.char_ngram_range[1]:
+            raise ConfigError(f"char_ngram_range: {list(self.char_ngram_range)} runs backwards")
+        if not self.C:
+            raise ConfigError("C: needs at least one value")
 
 
 @dataclass(frozen=True)
 class FeaturizeConfig:
-    max_vocab: int = 30_000
-    min_freq: int = 2
-    max_len: int = 100
+    max_vocab: Annotated[int, Range(low=3)]  # <pad>, <unk> and at least one word
+    min_freq: PositiveInt
+    max_len: PositiveInt
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """One recurrent classifier: embedding -> encoder -> pooling -> head."""
 
-    cell: Literal["rnn", "lstm", "gru", "scratch_rnn", "lstm_loop", "weight_drop_lstm", "semeniuta_lstm"] = "lstm"
-    nonlinearity: Literal["tanh", "relu"] = "tanh"
-    embedding_dim: int = 128
-    hidden_size: int = 128
-    num_layers: int = 1
-    bidirectional: bool = False
-    pooling: Literal["last", "mean", "max"] = "last"
-    packed: bool = True
-    embedding_dropout: float = 0.0
-    dropout: float = 0.0  # between layers and before the head
-    recurrent_dropout: float = 0.0  # variational / weight-drop / Semeniuta, by cell
-    init: Literal["default", "uniform_embedding", "orthogonal", "normal", "forget_bias", "keras"] = "default"
-    learned_init_state: bool = False
-    embeddings: Literal["scratch", "navec"] = "scratch"
-    freeze_embeddings: bool = False
+    cell: Annotated[str, Choice("cell")]
+    nonlinearity: Literal["tanh", "relu"]
+    embedding_dim: PositiveInt
+    hidden_size: PositiveInt
+    num_layers: PositiveInt
+    bidirectional: bool
+    pooling: Annotated[str, Choice("pooling")]
+    packed: bool
+    embedding_dropout: Dropout
+    dropout: Dropout  # between layers and before the head
+    recurrent_dropout: Dropout  # variational / weight-drop / Semeniuta, by cell
+    init: Annotated[str, Choice("init")]
+    learned_init_state: bool
+    embeddings: Annotated[str, Choice("embeddings")]
+    freeze_embeddings: bool
 
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    device: str = "auto"
-    epochs: int = 10
-    batch_size: int = 64
-    bucket_by_length: bool = True
-    pad_to_max_len: bool = False  # the naive way: every batch as wide as the longest text
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    clip_grad_norm: float = 1.0
-    patience: int = 3
-    class_weight: Literal["balanced", "none"] = "none"
-    num_threads: int = 2
+    device: Device
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    bucket_by_length: bool
+    pad_to_max_len: bool  # the naive way: every batch as wide as the longest text
+    lr: PositiveFloat
+    weight_decay: NonNegativeFloat
+    clip_grad_norm: NonNegativeFloat  # 0 = no clipping
+    patience: PositiveInt
+    class_weight: Literal["balanced", "none"]
+    num_threads: PositiveInt
 
 
-SECTIONS: dict[str, type] = {
+@dataclass(frozen=True)
+class Variant:
+    """A zoo variant: overrides of the zoo's base model and trainer (empty when absent)."""
+
+    model: dict[str, Any] = field(default_factory=dict)
+    trainer: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    val_size: Share
+    test_size: Share
+
+    def __post_init__(self) -> None:
+        if self.val_size + self.test_size >= 1:
+            raise ConfigError(f"val_size + test_size must be < 1, got {self.val_size} + {self.test_size}")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    max_len: PositiveInt  # characters read per name
+    min_char_freq: PositiveInt  # rarer training characters become <unk>, so <unk> is learned
+    model: ModelConfig
+    trainer: TrainerConfig
+
+
+@dataclass(frozen=True)
+class LMConfig:
+    embedding_dim: PositiveInt
+    hidden_size: PositiveInt
+    num_layers: PositiveInt
+    dropout: Dropout
+
+
+@dataclass(frozen=True)
+class LMTrainerConfig:
+    device: Device
+    steps: PositiveInt
+    lr: PositiveFloat
+    clip_grad_norm: NonNegativeFloat  # 0 = no clipping
+    eval_every: PositiveInt
+    num_threads: PositiveInt
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    batch_size: PositiveInt
+    max_length: PositiveInt  # characters sampled at most per name
+    model: LMConfig
+    trainer: LMTrainerConfig
+    temperature: NonNegativeFloat
+    samples: PositiveInt  # names per reported language
+    languages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    prime: Annotated[str, Pattern(r"(?s).+", "a non-empty text")]
+    length: PositiveInt
+    temperature: NonNegativeFloat
+    top_k: NonNegativeInt  # 0 = the whole alphabet
+
+
+@dataclass(frozen=True)
+class CharLMConfig:
+    corpus: Annotated[str, Choice("book")]
+    val_fraction: Share  # the last part of the text, held out
+    batch_size: PositiveInt  # rows of the stream
+    seq_len: PositiveInt  # steps of truncated backpropagation through time
+    model: LMConfig
+    trainer: LMTrainerConfig
+
+
+@dataclass(frozen=True)
+class ProbeModelConfig:
+    """The probe's network, less what each probed cell fixes (cell, nonlinearity, one direction, last state)."""
+
+    embedding_dim: PositiveInt
+    hidden_size: PositiveInt
+    num_layers: PositiveInt
+    packed: bool
+    embedding_dropout: Dropout
+    dropout: Dropout
+    recurrent_dropout: Dropout
+    init: Annotated[str, Choice("init")]
+    learned_init_state: bool
+    embeddings: Annotated[str, Choice("embeddings")]
+    freeze_embeddings: bool
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    cells: tuple[Annotated[str, Choice("probe_cell")], ...]
+    lengths: tuple[PositiveInt, ...]
+    train_length: PositiveInt  # the short length trained on before testing on every length
+    train_size: PositiveInt
+    val_size: PositiveInt
+    test_size: PositiveInt
+    fail_below: Annotated[float, Range(low=0, high=1)]  # test accuracy under which a cell fails (chance: 0.1)
+    model: ProbeModelConfig
+    trainer: TrainerConfig
+
+    def __post_init__(self) -> None:
+        if not self.cells or not self.lengths:
+            raise ConfigError("cells and lengths: need at least one each")
+
+
+# Every params key a stage may load, and what it loads into; `*` stands for any one name.
+SECTIONS: dict[str, Any] = {
+    "seed": NonNegativeInt,
     "download": DownloadConfig,
     "prepare": PrepareConfig,
     "preprocess": PreprocessConfig,
+    "preprocess.text": TextConfig,
     "tfidf": TfidfConfig,
     "featurize": FeaturizeConfig,
+    "featurize.max_len": PositiveInt,
     "trainer": TrainerConfig,
+    "train": dict[str, ModelConfig],
+    "train.*": ModelConfig,
+    "zoo.seeds": tuple[NonNegativeInt, ...],
+    "zoo.base": ModelConfig,
+    "zoo.trainer": TrainerConfig,
+    "zoo.variants.*": Variant,
+    "download_chars": DownloadConfig,
+    "names.split": SplitConfig,
+    "names.classifier": ClassifierConfig,
+    "names.generator": GeneratorConfig,
+    "charlm.train": CharLMConfig,
+    "charlm.sample": SampleConfig,
+    "probe": ProbeConfig,
 }
 
 
 def read_params(path: str | Path) -> dict[str, Any]:
-    """Read a params YAML file into a dict."""
+    """A params file as DVC reads it: YAML 1.2 (so `1e-3` is a float, as DVC compares it)."""
     path = Path(path)
-    with path.open(encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
     return data
 
 
-def load_section(path: str | Path, key: str, cls: type | None = None) -> Any:
-    """Load section `key` (dotted, e.g. 'train.lstm') of a params file into its dataclass."""
+def section_type(key: str) -> Any:
+    """What params key `key` loads into, from SECTIONS."""
+    if key in SECTIONS:
+        return SECTIONS[key]
+    wildcard = key.rsplit(".", 1)[0] + ".*"
+    if "." in key and wildcard in SECTIONS:
+        return SECTIONS[wildcard]
+    raise KeyError(f"no config registered for params key '{key}'")
+
+
+def load_section(path: str | Path, key: str) -> Any:
+    """Load the value at dotted `key` of a params file into its registered, validated type."""
     data: Any = read_params(path)
-    for part in key.split("."):
+    for depth, part in enumerate(key.split(".")):
         if not isinstance(data, dict) or part not in data:
-            raise ConfigError(f"{path}: missing key '{key}'")
+            missing = ".".join(key.split(".")[: depth + 1])
+            raise ConfigError(f"{path}: {missing}: missing key '{part}'")
         data = data[part]
-    cls = cls or SECTIONS[key]
-    return from_dict(cls, data, where=f"{path}: {key}")
-
-
-def load_seed(path: str | Path) -> int:
-    """The global seed (top-level `seed`)."""
-    seed = read_params(path).get("seed")
-    if type(seed) is not int:
-        raise ConfigError(f"{path}: key 'seed' must be an int, got {seed!r}")
-    return seed
+    return coerce(section_type(key), data, f"{path}: {key}")
 
 
 def from_dict(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass `cls` from `data`, rejecting unknown keys and wrong types."""
-    if data is None:
-        data = {}
+    """Build dataclass `cls` from a mapping, rejecting unknown, missing, mistyped and out-of-range keys."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls, include_extras=True)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
         key = unknown[0]  # named dotted, as `dvc exp run -S` spells it
-        raise ConfigError(f"{where}.{key}: unknown key '{key}' (known: {', '.join(sorted(names))})")
-    values = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in data.items()}
-    return cls(**values)
+        raise ConfigError(f"{where}.{key}: unknown key '{key}' (known: {', '.join(fields)})")
+    required = [name for name, f in fields.items() if f.default is f.default_factory is dataclasses.MISSING]
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise ConfigError(f"{where}.{missing[0]}: missing key '{missing[0]}'")
+    values = {name: coerce(hints[name], value, f"{where}.{name}") for name, value in data.items()}
+    try:
+        return cls(**values)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
-def _coerce(tp: Any, value: Any, where: str) -> Any:
+def coerce(tp: Any, value: Any, where: str) -> Any:
+    """`value` checked against type `tp` (dataclasses, Annotated checks, Literal, unions, tuples, dicts)."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any:
         return value
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where)
+    if origin is Annotated:
+        value = coerce(args[0], value, where)
+        for check in tp.__metadata__:
+            check.check(value, where)
+        return value
     if origin is Literal:
         if value not in args:
             raise ConfigError(f"{where}: {value!r} is not one of {list(args)}")
@@ -176,28 +398,30 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         for option in args:
             try:
-                return _coerce(option, value, where)
+                return coerce(option, value, where)
             except ConfigError:
                 continue
         raise ConfigError(f"{where}: {value!r} does not match {tp}")
     if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        item_types = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
-        if len(item_types) != len(value):
-            raise ConfigError(f"{where}: expected {len(item_types)} items, got {len(value)}")
-        return tuple(_coerce(t, v, f"{where}[{i}]") for i, (t, v) in enumerate(zip(item_types, value, strict=True)))
+        return _coerce_tuple(args, value, where)
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return {_coerce(args[0], k, where): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
+        return {coerce(args[0], k, where): coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
     if tp is float and type(value) is int:
         return float(value)
-    if tp is type(None) and value is None:
-        return None
     if type(value) is not tp:
         raise ConfigError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
     return value
+
+
+def _coerce_tuple(args: tuple, value: Any, where: str) -> tuple:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where}: expected a list, got {value!r}")
+    item_types = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
+    if len(item_types) != len(value):
+        raise ConfigError(f"{where}: expected {len(item_types)} items, got {len(value)}")
+    return tuple(coerce(t, v, f"{where}[{i}]") for i, (t, v) in enumerate(zip(item_types, value, strict=True)))
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:

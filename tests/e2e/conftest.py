@@ -13,7 +13,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcignore", "Makefile"]
+COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcignore", ".gitignore", "Makefile"]
+
+
+def base_model(**overrides) -> dict:
+    """A full model entry for params.yaml: the zoo's base model with `overrides`."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    return {**params["zoo"]["base"], **overrides}
 
 
 @pytest.fixture(scope="session")

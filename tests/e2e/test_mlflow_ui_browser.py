@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab.tracking import EXPERIMENT, mlflow_run
+from rnnlab.training.tracking import EXPERIMENT, mlflow_run
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = {"rnn": 0.61, "lstm": 0.66, "gru": 0.65, "tfidf": 0.63}  # test_macro_f1 per pipeline run
@@ -35,30 +35,11 @@ def find_browser() -> str | None:
     return next((path for name in BROWSERS if (path := shutil.which(name))), None)
 
 
-def apt_candidate() -> bool:
-    policy = subprocess.run(["apt-cache", "policy", "chromium"], capture_output=True, text=True)
-    return "Candidate:" in policy.stdout and "Candidate: (none)" not in policy.stdout
-
-
-def install_chromium() -> None:
-    """Debian's chromium package, when running as root where apt-get exists."""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if not apt_candidate():
-        subprocess.run(["apt-get", "update"], capture_output=True, env=env, timeout=300)
-    if apt_candidate():
-        subprocess.run(["apt-get", "install", "-y", "chromium"], capture_output=True, env=env, timeout=900)
-
-
 @pytest.fixture(scope="module")
 def browser() -> str:
     path = find_browser()
-    if path is None:
-        install_chromium()
-        path = find_browser()
-    if path is None:
-        message = "headless Chromium is missing and could not be installed: `apt-get install -y chromium`"
+    if path is None:  # `make test` installs it (`make browser`); a test installs nothing
+        message = "headless Chromium is missing: `make browser` (or `apt-get install -y chromium`) installs it"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

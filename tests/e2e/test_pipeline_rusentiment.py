@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from rnnlab.config import load_section, load_seed
-from rnnlab.datasets import prepare, split_stats
-from rnnlab.download import sha256_file
+from rnnlab.config import load_section
+from rnnlab.data.datasets import prepare, split_stats
+from rnnlab.data.files import sha256_file
 
-from .conftest import ROOT, make_repo, pipeline_env, run
+from .conftest import ROOT, base_model, make_repo, pipeline_env, run
 
-SMALL_MODEL = {"embedding_dim": 32, "hidden_size": 32, "bidirectional": False, "pooling": "max"}
+SMALL_MODEL = {"embedding_dim": 32, "hidden_size": 32, "bidirectional": False, "pooling": "max", "embedding_dropout": 0.0,
+               "dropout": 0.0}
 
 
 def test_fast_profile_on_rusentiment(tmp_path, mirror):
@@ -20,7 +21,7 @@ def test_fast_profile_on_rusentiment(tmp_path, mirror):
         "tfidf.C": [1.0],
         "trainer.epochs": 2,
         "trainer.num_threads": 1,
-        **{f"train.{m}": {"cell": m, **SMALL_MODEL} for m in ("rnn", "lstm", "gru")},
+        **{f"train.{m}": base_model(cell=m, **SMALL_MODEL) for m in ("rnn", "lstm", "gru")},
     }
     repo = make_repo(tmp_path, overrides)
     run(["dvc", "repro", "evaluate"], repo, pipeline_env(mirror))
@@ -39,5 +40,5 @@ def test_fast_profile_on_rusentiment(tmp_path, mirror):
 def test_committed_split_counts_are_what_prepare_reproduces(mirror):
     """The committed metrics/prepare.json is what the default params give on the mirror."""
     params = ROOT / "params.yaml"
-    frame = prepare(mirror, load_section(params, "prepare"), load_seed(params))
+    frame = prepare(mirror, load_section(params, "prepare"), load_section(params, "seed"))
     assert split_stats(frame) == json.loads((ROOT / "metrics" / "prepare.json").read_text())

@@ -1,4 +1,4 @@
-"""Review report for a pull request: `python -m rnnlab.review` on a temporary repository, and the CI workflow."""
+"""Review report for a pull request: `python -m rnnlab.serving.review` on a temporary repository, and the CI workflow."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rnnlab.review import compare_plots
+from rnnlab.serving.review import compare_plots
 
 from .conftest import ROOT, run
 
@@ -66,7 +66,7 @@ def repo(tmp_path_factory) -> Path:
 
 
 def review(repo: Path, ref: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "rnnlab.review", "--ref", ref, "--out", "reports/review.md"]
+    cmd = [sys.executable, "-m", "rnnlab.serving.review", "--ref", ref, "--out", "reports/review.md"]
     return subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
 
 
@@ -106,7 +106,7 @@ def test_ci_workflow_runs_the_makefile_commands():
     makes = [s["run"] for s in steps if s.get("run", "").startswith("make ")]
     assert makes == ["make setup", "make run", 'make review REF="$BASE_REF"']
     dry = subprocess.run(["make", "-n", "review", "REF=origin/main"], cwd=ROOT, capture_output=True, text=True)
-    recipe = "-m rnnlab.review --ref origin/main --out reports/review.md"
+    recipe = "-m rnnlab.serving.review --ref origin/main --out reports/review.md"
     assert dry.returncode == 0 and recipe in dry.stdout, f"the Makefile's `review` target must run {recipe}: {dry}"
     assert "--body-file reports/review.md" in steps[-1]["run"]  # the comment posts the file make writes
 

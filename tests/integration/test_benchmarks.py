@@ -17,11 +17,12 @@ import pandas as pd
 import pytest
 import torch
 
-from rnnlab.config import FeaturizeConfig, ModelConfig, PreprocessConfig, load_section, load_seed
-from rnnlab.datasets import prepare
-from rnnlab.features import featurize, save_features
-from rnnlab.preprocessing import preprocess_texts
-from rnnlab.text import load_stopwords
+from rnnlab.config import FeaturizeConfig, load_section
+from rnnlab.data.datasets import prepare
+from rnnlab.text.features import featurize, save_features
+from rnnlab.text.preprocessing import preprocess_texts
+from rnnlab.text.tokenizer import load_stopwords
+from tests.configs import text_config
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
@@ -58,9 +59,9 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
     stopwords = root / "nltk_data" / "corpora" / "stopwords"
     stopwords.mkdir(parents=True)
     (stopwords / "russian").write_text("и\nв\nне\nмы\n", encoding="utf-8")
-    cfg = PreprocessConfig(remove_stopwords=False, workers=1)
-    docs = preprocess_texts(frame["text"], cfg, load_stopwords(root / "nltk_data", True))
-    vocab, splits, classes = featurize(frame.assign(tokens=docs), FeaturizeConfig(min_freq=1, max_len=20))
+    docs = preprocess_texts(frame["text"], text_config(remove_stopwords=False), load_stopwords(root / "nltk_data", True))
+    featurizing = FeaturizeConfig(max_vocab=30000, min_freq=1, max_len=20)
+    vocab, splits, classes = featurize(frame.assign(tokens=docs), featurizing)
     vocab.save(root / "vocab.json")
     save_features(root / "tensors.pt", splits, classes)
     imdb = root / "imdb"
@@ -190,10 +191,10 @@ def test_imdb_files_become_a_local_csv_corpus_that_prepare_accepts(tiny, tmp_pat
                  "prepare.local_csv": {"path": str(csv), "text_column": "text", "label_column": "label",
                                        "split_column": "split", "test_size": 0.2}}
     params = scaling.write_params(tiny["params"], tmp_path / "params.yaml", args, overrides)
-    frame = prepare(tmp_path, load_section(params, "prepare"), load_seed(params))
+    frame = prepare(tmp_path, load_section(params, "prepare"), load_section(params, "seed"))
     assert len(frame) == 120 and set(frame["label"]) == {"positive", "negative"}
     assert (frame["split"] == "test").sum() == 60 and set(frame["split"]) == {"train", "val", "test"}
-    assert load_section(params, "train.scale", ModelConfig).hidden_size == 8
+    assert load_section(params, "train.scale").hidden_size == 8
 
 
 def test_pipeline_benchmark_measures_mlflow_and_skips_dvc_without_a_mirror(tiny, out, tmp_path):

@@ -1,5 +1,6 @@
 """MLflow pyfunc models: log, register, alias the champion, load by alias and predict like `rnnlab predict`."""
 
+import dataclasses
 import os
 
 import mlflow
@@ -7,28 +8,32 @@ import pandas as pd
 import pytest
 import torch
 
-from rnnlab.checkpoint import Classifier, load_checkpoint, save_checkpoint
-from rnnlab.config import ModelConfig, PreprocessConfig
-from rnnlab.models import build_model
-from rnnlab.predict import Predictor
-from rnnlab.serving import CHAMPION, pip_requirements, register_classifiers, registered_name
-from rnnlab.tracking import mlflow_run
-from rnnlab.vocab import PAD, UNK, Vocab
+from rnnlab.models.classifier import build_model
+from rnnlab.serving.predict import load_predictor
+from rnnlab.serving.pyfunc import CHAMPION, pip_requirements, register_classifiers, registered_name
+from rnnlab.text.vocab import PAD, UNK, Vocab
+from rnnlab.training.checkpoint import Checkpoint, save_checkpoint
+from rnnlab.training.tracking import mlflow_run
+from tests.configs import model_config, text_config
 
 CLASSES = ["negative", "neutral", "positive"]
 VOCAB = Vocab((PAD, UNK, "прекрасный", "день", "ужасный", "обслуживание", "!", "xxnum"))
 TEXTS = ["Какой прекрасный день!", "Ужасное обслуживание", "", "hello world", "в 2024 году", "день " * 50]
 
 
+RUN_IDS: dict[str, str] = {}
+
+
 def save_classifier(path, name: str, val_macro_f1: float, seed: int) -> None:
     """A tiny random classifier whose training run exists in the store."""
     with mlflow_run(name, os.environ, stage=f"train@{name}") as tracker:
-        run_id = tracker.run_id
+        RUN_IDS[name] = tracker.run_id
     torch.manual_seed(seed)
-    cfg = ModelConfig(cell="gru", embedding_dim=8, hidden_size=6, pooling="mean")
-    meta = {"name": name, "run_id": run_id, "val_macro_f1": val_macro_f1, "stopwords": ["в"]}
+    cfg = model_config(cell="gru", embedding_dim=8, hidden_size=6, pooling="mean")
+    meta = {"name": name, "val_macro_f1": val_macro_f1, "stopwords": ["в"], "max_len": 5,
+            "preprocess": dataclasses.asdict(text_config(remove_stopwords=True))}
     model = build_model(cfg, len(VOCAB), len(CLASSES)).eval()
-    save_checkpoint(path, Classifier(model, cfg, VOCAB, CLASSES, PreprocessConfig(remove_stopwords=True), 5, meta))
+    save_checkpoint(path, Checkpoint("classifier", cfg, model, VOCAB, CLASSES, meta))
 
 
 @pytest.fixture
@@ -41,13 +46,16 @@ def checkpoints(tmp_path, monkeypatch):
 
 
 def test_champion_loads_by_alias_and_predicts_like_predictor(checkpoints):
-    registry = register_classifiers(checkpoints, {"gru": {"macro_f1": 0.58}}, os.environ)
-    assert registry[CHAMPION] == {"model": "gru", "version": 1, "uri": f"models:/{registered_name('gru')}@{CHAMPION}"}
+    registry, versions = register_classifiers(checkpoints, RUN_IDS, {"gru": {"macro_f1": 0.58}}, os.environ)
+    assert registry[CHAMPION] == {"model": "gru", "uri": f"models:/{registered_name('gru')}@{CHAMPION}"}
+    assert versions == {"lstm": {"version": 1, "run_id": RUN_IDS["lstm"]}, "gru": {"version": 1, "run_id": RUN_IDS["gru"]}}
     assert registry["models"]["gru"]["test_macro_f1"] == 0.58 and registry["models"]["lstm"]["test_macro_f1"] is None
+    # the model is logged in its training run
+    assert mlflow.MlflowClient().get_model_version(registered_name("gru"), "1").run_id == RUN_IDS["gru"]
 
     model = mlflow.pyfunc.load_model(registry[CHAMPION]["uri"])
     out = model.predict(pd.DataFrame({"text": TEXTS}))
-    expected = Predictor(load_checkpoint(checkpoints["gru"])).table(TEXTS)
+    expected = load_predictor(checkpoints["gru"]).table(TEXTS)
     assert out["label"].tolist() == expected["label"].tolist()
     pd.testing.assert_frame_equal(out, expected, check_exact=False, atol=1e-6)
 
@@ -59,10 +67,11 @@ def test_champion_loads_by_alias_and_predicts_like_predictor(checkpoints):
 
 
 def test_champion_alias_moves_to_the_new_best(checkpoints):
-    register_classifiers(checkpoints, {}, os.environ)
+    first, _ = register_classifiers(checkpoints, RUN_IDS, {}, os.environ)
     save_classifier(checkpoints["lstm"], "lstm", 0.70, seed=2)  # lstm retrained, now the best
-    registry = register_classifiers(checkpoints, {}, os.environ)
+    registry, versions = register_classifiers(checkpoints, RUN_IDS, {}, os.environ)
     client = mlflow.MlflowClient()
-    assert registry[CHAMPION]["model"] == "lstm" and registry["models"]["lstm"]["version"] == 2
+    assert first[CHAMPION]["model"] == "gru"
+    assert registry[CHAMPION]["model"] == "lstm" and versions["lstm"]["version"] == 2
     assert client.get_registered_model(registered_name("lstm")).aliases == {CHAMPION: 2}
     assert client.get_registered_model(registered_name("gru")).aliases == {}  # one champion only

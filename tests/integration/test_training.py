@@ -6,14 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from rnnlab.batching import encode_split
-from rnnlab.checkpoint import Classifier, load_checkpoint, save_checkpoint
-from rnnlab.config import ModelConfig, PreprocessConfig, TrainerConfig
-from rnnlab.metrics import score
-from rnnlab.models import build_model
-from rnnlab.tracking import MemoryTracker
-from rnnlab.training import fit, predict_logits, set_seed, train_epoch
-from rnnlab.vocab import build_vocab
+from rnnlab.models.classifier import build_model
+from rnnlab.text.batching import encode_split
+from rnnlab.text.vocab import build_vocab
+from rnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from rnnlab.training.classification import ClassificationObjective, fit, predict_logits
+from rnnlab.training.loop import Optimization, set_seed, train
+from rnnlab.training.metrics import score
+from rnnlab.training.tracking import MemoryTracker
+from tests.configs import model_config, trainer_config
 
 POSITIVE = ["хорошо", "отлично", "люблю", "супер", ")))"]
 NEGATIVE = ["плохо", "ужасно", "ненавижу", "грустно", "((("]
@@ -43,31 +44,39 @@ def splits():
     return vocab, encode_split(train_docs, train_y, vocab, 20), encode_split(val_docs, val_y, vocab, 20)
 
 
-TRAINER = TrainerConfig(device="cpu", epochs=4, batch_size=32, lr=0.01, patience=2, num_threads=1)
+TRAINER = trainer_config(device="cpu", epochs=4, batch_size=32, lr=0.01, patience=2, num_threads=1)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "lstm_loop", "weight_drop_lstm", "semeniuta_lstm", "scratch_rnn"])
 def test_training_learns_and_logs_every_epoch(splits, cell):
     vocab, train, val = splits
-    cfg = ModelConfig(cell=cell, embedding_dim=16, hidden_size=16, pooling="max")
+    cfg = model_config(cell=cell, embedding_dim=16, hidden_size=16, pooling="max")
     set_seed(0)
     model = build_model(cfg, len(vocab), 2)
     tracker = MemoryTracker()
     result = fit(model, train, val, TRAINER, tracker, seed=0)
-    losses = [r.train_loss for r in result.history]
+    losses = [r["train_loss"] for r in result.history]
     assert all(torch.isfinite(torch.tensor(losses)))
     assert losses[-1] < losses[0]
-    assert result.best.val_macro_f1 > 0.8  # the cue word decides the class
-    assert [step for step, _ in tracker.metrics] == [r.epoch for r in result.history]
-    assert {"train_loss", "val_macro_f1", "seconds"} <= set(tracker.metrics[0][1])
+    assert result.best["val_macro_f1"] > 0.8  # the cue word decides the class
+    assert [step for step, _ in tracker.metrics] == [r["epoch"] for r in result.history]
+    assert {"train_loss", "val_macro_f1", "seconds", "sequences_per_second"} <= set(tracker.metrics[0][1])
+    # the history holds what a rerun reproduces; wall-clock time goes to the timings alone
+    assert set(result.history[0]) == {"epoch", "train_loss", "val_loss", "val_accuracy", "val_macro_f1"}
+    assert [t["epoch"] for t in result.timings] == [r["epoch"] for r in result.history]
 
 
-def test_a_sequence_weighs_the_same_in_any_batch(splits):
+def test_a_sequence_weighs_the_same_in_any_batch(splits, monkeypatch):
     """A bucketed batch of 16 moves the weights by its two halves' summed gradients over the nominal 8."""
-    vocab, train, _ = splits
-    cfg = ModelConfig(cell="gru", embedding_dim=8, hidden_size=8)
-    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor([0.5, 2.0]), reduction="sum")
+    vocab, train_split, val = splits
+    cfg = model_config(cell="gru", embedding_dim=8, hidden_size=8)
     index = torch.arange(16)
+    objective = ClassificationObjective(train_split, val, trainer_config(batch_size=8, epochs=1), 2, 0,
+                                        torch.device("cpu"))
+    objective.loss_fn = nn.CrossEntropyLoss(weight=torch.tensor([0.5, 2.0]), reduction="sum")
+    objective.rounds = lambda: iter([(1, [train_split.batch(index)])])
+    # plain SGD instead of the loop's Adam, so that the update is the gradient itself
+    monkeypatch.setattr(torch.optim, "Adam", lambda params, lr, weight_decay: torch.optim.SGD(params, lr=lr))
 
     def fresh() -> nn.Module:
         set_seed(0)
@@ -75,54 +84,55 @@ def test_a_sequence_weighs_the_same_in_any_batch(splits):
 
     model = fresh()
     before = [p.detach().clone() for p in model.parameters()]
-    train_epoch(model, train, [index], torch.optim.SGD(model.parameters(), lr=0.1), loss_fn, 0.0, torch.device("cpu"), 8)
+    train(model, objective, Optimization(lr=0.1, weight_decay=0.0, clip_grad_norm=0.0), torch.device("cpu"),
+          MemoryTracker())
     moved = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before, strict=True)])
 
     reference = fresh()
     reference.train()
     for half in index.split(8):
-        tokens, lengths, labels = train.batch(half)
-        loss_fn(reference(tokens, lengths), labels).backward()  # gradients add up over the halves
+        tokens, lengths, labels = train_split.batch(half)
+        objective.loss_fn(reference(tokens, lengths), labels).backward()  # gradients add up over the halves
     expected = torch.cat([-0.1 * p.grad.flatten() / 8 for p in reference.parameters()])
-    assert set(train.labels[index].tolist()) == {0, 1}
+    assert set(train_split.labels[index].tolist()) == {0, 1}
     torch.testing.assert_close(moved, expected, rtol=1e-4, atol=1e-6)
 
 
 def test_same_seed_gives_same_history(splits):
     vocab, train, val = splits
-    cfg = ModelConfig(cell="gru", embedding_dim=8, hidden_size=8, dropout=0.2)
+    cfg = model_config(cell="gru", embedding_dim=8, hidden_size=8, dropout=0.2)
     histories = []
     for _ in range(2):
         set_seed(3)
         result = fit(build_model(cfg, len(vocab), 2), train, val, dataclasses.replace(TRAINER, epochs=2), MemoryTracker(), seed=3)
-        histories.append([(r.train_loss, r.val_loss, r.val_macro_f1) for r in result.history])
+        histories.append(result.history)
     assert histories[0] == histories[1]
 
 
 def test_checkpoint_round_trip_gives_identical_metrics(splits, tmp_path):
     vocab, train, val = splits
-    cfg = ModelConfig(cell="lstm", embedding_dim=16, hidden_size=16, bidirectional=True, learned_init_state=True)
+    cfg = model_config(cell="lstm", embedding_dim=16, hidden_size=16, bidirectional=True, learned_init_state=True)
     set_seed(1)
     model = build_model(cfg, len(vocab), 2)
     result = fit(model, train, val, dataclasses.replace(TRAINER, epochs=2), MemoryTracker(), seed=1)
     before = predict_logits(model, val, 64, torch.device("cpu"))
     path = tmp_path / "model.pt"
-    save_checkpoint(path, Classifier(model, cfg, vocab, ["neg", "pos"], PreprocessConfig(), 20, {"best_epoch": result.best_epoch}))
-    loaded = load_checkpoint(path)
+    save_checkpoint(path, Checkpoint("classifier", cfg, model, vocab, ["neg", "pos"], {"best_epoch": result.best_position}))
+    loaded = load_checkpoint(path, kind="classifier")
     after = predict_logits(loaded.model, val, 64, torch.device("cpu"))
     assert torch.equal(before, after)
     y = val.labels.tolist()
     assert score(y, before.argmax(1).tolist(), loaded.classes) == score(y, after.argmax(1).tolist(), loaded.classes)
-    assert loaded.vocab == vocab and loaded.model_cfg == cfg and loaded.meta["best_epoch"] == result.best_epoch
+    assert loaded.vocab == vocab and loaded.config == cfg and loaded.meta["best_epoch"] == result.best_position
 
 
 def test_checkpoint_of_a_navec_model_loads_without_the_vectors(splits, tmp_path):
     vocab, _, val = splits
-    cfg = ModelConfig(cell="gru", embeddings="navec", embedding_dim=300, hidden_size=8, freeze_embeddings=True)
+    cfg = model_config(cell="gru", embeddings="navec", embedding_dim=300, hidden_size=8, freeze_embeddings=True)
     model = build_model(cfg, len(vocab), 2, pretrained=torch.randn(len(vocab), 300))
     path = tmp_path / "navec.pt"
-    save_checkpoint(path, Classifier(model, cfg, vocab, ["neg", "pos"], PreprocessConfig(), 20, {}))
+    save_checkpoint(path, Checkpoint("classifier", cfg, model, vocab, ["neg", "pos"], {}))
     loaded = load_checkpoint(path)
-    assert loaded.model_cfg == cfg
+    assert loaded.config == cfg
     assert torch.equal(loaded.model.embedding.weight, model.embedding.weight)
     assert torch.equal(predict_logits(loaded.model, val, 64, torch.device("cpu")), predict_logits(model, val, 64, torch.device("cpu")))

@@ -6,56 +6,60 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab.config import ConfigError, TrainerConfig, load_section
-from rnnlab.tracking import MemoryTracker
-from rnnlab.training import train_classifier
-from rnnlab.zoo import ZooConfig, Variant, report_rows, summarize, variant_configs
+from rnnlab.config import load_section, read_params
+from rnnlab.tasks.zoo import report_rows, summarize, variant_configs
+from rnnlab.training.classification import train_classifier
+from rnnlab.training.reports import plot_variants
+from rnnlab.training.tracking import MemoryTracker
+from tests.configs import trainer_config
 
 from .test_training import splits  # noqa: F401 (fixture)
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
-ZOO = load_section(PARAMS, "zoo", ZooConfig)
-TRAINER = TrainerConfig(device="cpu", epochs=1, batch_size=32, num_threads=1)
+VARIANTS = sorted(read_params(PARAMS)["zoo"]["variants"])
+TRAINER = trainer_config(device="cpu", epochs=1, batch_size=32, num_threads=1)
 
 
-@pytest.mark.parametrize("name", sorted(ZOO.variants))
+@pytest.mark.parametrize("name", VARIANTS)
 def test_every_variant_trains(splits, name):  # noqa: F811
     vocab, train, val = splits
-    model_cfg, trainer = variant_configs(ZOO, name, TRAINER, str(PARAMS))
+    variant = load_section(PARAMS, f"zoo.variants.{name}")
+    model_cfg, trainer = variant_configs(load_section(PARAMS, "zoo.base"), TRAINER, variant, f"zoo.variants.{name}")
     if model_cfg.embeddings == "scratch":  # keep it tiny; navec fixes the width at 300
         model_cfg = dataclasses.replace(model_cfg, embedding_dim=16)
     model_cfg = dataclasses.replace(model_cfg, hidden_size=16)
     trainer = dataclasses.replace(trainer, epochs=1)
     tracker = MemoryTracker()
     _, result = train_classifier(model_cfg, trainer, list(vocab.itos), {"train": train, "val": val}, 2, tracker, seed=0)
-    assert math.isfinite(result.history[0].train_loss)
+    assert math.isfinite(result.history[0]["train_loss"])
     assert tracker.params["model.cell"] == model_cfg.cell
     if model_cfg.embeddings == "navec":
         coverage = [m["navec_coverage"] for _, m in tracker.metrics if "navec_coverage" in m]
         assert coverage and 0 < coverage[0] <= 1
 
 
-def test_variant_overrides_are_validated():
-    zoo = ZooConfig(base={"cell": "lstm"}, variants={"bad": Variant(model={"hiden_size": 3}), "slow": Variant(trainer={"epochs": "x"})})
-    with pytest.raises(ConfigError, match=r"zoo.variants.bad.model.hiden_size: unknown key"):
-        variant_configs(zoo, "bad", TRAINER, "params.yaml")
-    with pytest.raises(ConfigError, match=r"zoo.variants.slow.trainer.epochs"):
-        variant_configs(zoo, "slow", TRAINER, "params.yaml")
-    with pytest.raises(KeyError, match="no variant 'nope'"):
-        variant_configs(zoo, "nope", TRAINER, "params.yaml")
-
-
-def test_variant_layers_base_then_variant_over_trainer():
-    zoo = ZooConfig(base={"cell": "gru", "hidden_size": 8}, trainer={"epochs": 2},
-                    variants={"v": Variant(model={"hidden_size": 4}, trainer={"lr": 0.5})})
-    model, trainer = variant_configs(zoo, "v", TRAINER, "params.yaml")
-    assert (model.cell, model.hidden_size, trainer.epochs, trainer.lr, trainer.batch_size) == ("gru", 4, 2, 0.5, 32)
+def test_variant_layers_its_overrides_over_the_base_and_trainer():
+    base = load_section(PARAMS, "zoo.base")
+    variant = load_section(PARAMS, "zoo.variants.lstm_fixed_padding")
+    model, trainer = variant_configs(base, TRAINER, variant, "zoo.variants.lstm_fixed_padding")
+    assert (model.packed, trainer.bucket_by_length, trainer.pad_to_max_len) == (False, False, True)
+    assert (model.cell, model.hidden_size, trainer.batch_size) == (base.cell, base.hidden_size, TRAINER.batch_size)
 
 
 def test_summary_has_mean_and_spread_and_rows_sort_by_f1():
-    runs = [{"test_macro_f1": f, "test_accuracy": 0.5, "epoch_seconds": 2.0} for f in (0.6, 0.7, 0.8)]
+    runs = [{"test_macro_f1": f, "test_accuracy": 0.5} for f in (0.6, 0.7, 0.8)]
     summary = summarize("a", runs, 10)
     assert summary["test_macro_f1"]["mean"] == pytest.approx(0.7)
     assert summary["test_macro_f1"]["std"] == pytest.approx(0.1)
-    other = summarize("b", [{"test_macro_f1": 0.9, "test_accuracy": 0.9, "epoch_seconds": 1.0}], 5)
+    other = summarize("b", [{"test_macro_f1": 0.9, "test_accuracy": 0.9}], 5)
     assert [r["variant"] for r in report_rows([summary, other])] == ["b", "a"]
+
+
+def test_the_variants_figure_is_the_same_for_the_same_scores(tmp_path):
+    """zoo_report's figure is a DVC out: it holds scores and sizes, nothing a rerun would change."""
+    rows = [summarize(name, [{"test_macro_f1": f, "test_accuracy": 0.5} for f in (f1, f1 + 0.01)], n)
+            for name, f1, n in (("a", 0.6, 1000), ("b", 0.7, 20000))]
+    for name in ("one.png", "two.png"):
+        plot_variants(rows, tmp_path / name, reference=0.65)
+    assert (tmp_path / "one.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "one.png").read_bytes() == (tmp_path / "two.png").read_bytes()

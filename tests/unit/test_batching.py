@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from rnnlab.batching import bucketed_batches, encode_split, iterate, ordered_batches, shuffled_batches
-from rnnlab.vocab import Vocab
+from rnnlab.text.batching import bucketed_batches, encode_split, iterate, ordered_batches, shuffled_batches
+from rnnlab.text.vocab import Vocab
 
 VOCAB = Vocab(("<pad>", "<unk>", "a", "b", "c"))
 

@@ -6,21 +6,24 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnlab.charlm import (IGNORE, CharLMConfig, Checkpoint, CharLM, LMBatch, LMConfig, LMTrainerConfig,
-                           clean_text, evaluate_lm, generate, load_checkpoint, next_char, read_corpus_text,
-                           save_checkpoint, stream_batches, train_lm)
 from rnnlab.cli import main
-from rnnlab.config import ConfigError, load_section
-from rnnlab.tracking import MemoryTracker
-from rnnlab.vocab import Vocab
+from rnnlab.data.texts import clean_text, read_corpus_text
+from rnnlab.models.language import CharLM
+from rnnlab.models.sampling import generate, next_char
+from rnnlab.text.vocab import Vocab
+from rnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from rnnlab.training.language import IGNORE, LMBatch, evaluate_lm, fit_language_model, stream_batches
+from rnnlab.training.tracking import MemoryTracker
+from tests.configs import lm_config, lm_trainer_config
 
-TINY = LMConfig(embedding_dim=8, hidden_size=16, num_layers=2, dropout=0.0)
+TINY = lm_config(embedding_dim=8, hidden_size=16, num_layers=2, dropout=0.0)
 VOCAB = Vocab(("<pad>", "<unk>", "a", "b", "c", " ", "\n"))
 
 
 def tiny_checkpoint(conditions: tuple[str, ...] = ()) -> Checkpoint:
     torch.manual_seed(0)
-    return Checkpoint(CharLM(TINY, len(VOCAB), len(conditions)).eval(), TINY, VOCAB, list(conditions), {"corpus": "x"})
+    return Checkpoint("char_lm", TINY, CharLM(TINY, len(VOCAB), len(conditions)).eval(), VOCAB, list(conditions),
+                      {"corpus": "x"})
 
 
 # --- stream batches -------------------------------------------------------------------------
@@ -135,23 +138,12 @@ def test_generation_stops_at_the_stop_id_and_never_longer_than_asked():
 def test_checkpoint_round_trip_gives_the_same_logits_vocab_and_conditions(tmp_path, conditions):
     ckpt = tiny_checkpoint(conditions)
     save_checkpoint(tmp_path / "lm.pt", ckpt)
-    loaded = load_checkpoint(tmp_path / "lm.pt")
+    loaded = load_checkpoint(tmp_path / "lm.pt", kind="char_lm")
     tokens = torch.tensor([[2, 3, 4, 5]])
     condition = torch.tensor([1]) if conditions else None
     assert torch.equal(loaded.model(tokens, None, condition)[0], ckpt.model(tokens, None, condition)[0])
-    assert (loaded.vocab, loaded.config, loaded.conditions) == (VOCAB, TINY, list(conditions))
+    assert (loaded.vocab, loaded.config, loaded.classes) == (VOCAB, TINY, list(conditions))
     assert loaded.meta == {"corpus": "x"}
-
-
-def test_loading_a_missing_or_foreign_checkpoint_says_so(tmp_path):
-    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
-        load_checkpoint(tmp_path / "nothing.pt")
-    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a character LM checkpoint"):
-        load_checkpoint(tmp_path / "other.pt")
-    (tmp_path / "junk.pt").write_text("not a checkpoint")
-    with pytest.raises(ValueError, match="not a readable checkpoint"):
-        load_checkpoint(tmp_path / "junk.pt")
 
 
 # --- training -------------------------------------------------------------------------------
@@ -163,9 +155,9 @@ def test_state_is_carried_detached_so_many_batches_backpropagate_once_each():
     ids = torch.randint(2, len(VOCAB), (400,))
     batches = stream_batches(ids, 4, 10)
     tracker = MemoryTracker()
-    cfg = LMTrainerConfig(device="cpu", steps=len(batches), eval_every=3)
-    result = train_lm(model, iter(batches * 2), batches[:3], cfg, tracker)
-    assert result.best_step > 0 and all(torch.isfinite(torch.tensor(r["val_loss"])) for r in result.history)
+    cfg = lm_trainer_config(device="cpu", steps=len(batches), eval_every=3)
+    result = fit_language_model(model, iter(batches * 2), batches[:3], cfg, tracker)
+    assert result.best_position > 0 and all(torch.isfinite(torch.tensor(r["val_loss"])) for r in result.history)
     assert [step for step, _ in tracker.metrics] == [r["step"] for r in result.history]
 
 
@@ -207,15 +199,3 @@ def test_sample_command_with_a_missing_checkpoint_is_a_clear_error(tmp_path, cap
     assert main(["charlm", "sample", "--checkpoint", str(tmp_path / "none.pt"), "--prime", "a"]) == 2
     err = capsys.readouterr().err
     assert "checkpoint not found" in err and "Traceback" not in err
-
-
-@pytest.mark.parametrize("body, message", [
-    ("sample:\n    prime: ''", "needs a prime"),
-    ("sample:\n    top_k: -1", "top_k >= 0"),
-    ("trainer:\n    steps: 0", "steps and eval_every must be >= 1"),
-    ("seq_len: many", "expected int"),
-])
-def test_impossible_charlm_settings_are_rejected_on_load(tmp_path, body, message):
-    (tmp_path / "params.yaml").write_text(f"charlm:\n  {body}\n")
-    with pytest.raises(ConfigError, match=message):
-        load_section(tmp_path / "params.yaml", "charlm", CharLMConfig)

@@ -1,217 +1,238 @@
-"""params.yaml sections load into typed configs; bad keys, types and values fail with the key and the file."""
+"""params.yaml loads into typed configs with no default in code: a missing, unknown, mistyped or
+out-of-range key fails at load time naming the file and the dotted key; choices come from registries."""
 
+from __future__ import annotations
+
+import copy
+import dataclasses
+import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from ruamel.yaml import YAML
 
-from rnnlab.config import (
-    SECTIONS,
-    ConfigError,
-    LocalCsvConfig,
-    ModelConfig,
-    PrepareConfig,
-    TrainerConfig,
-    flatten,
-    load_section,
-    load_seed,
-    read_params,
-)
+import rnnlab.config as config
+import rnnlab.data.corpora  # noqa: F401  (fills the registries the configs check choices against)
+import rnnlab.data.datasets  # noqa: F401
+import rnnlab.data.texts  # noqa: F401
+import rnnlab.models.classifier  # noqa: F401
+import rnnlab.tasks.probe  # noqa: F401
+import rnnlab.text.lemmas  # noqa: F401
+from rnnlab.config import SECTIONS, ConfigError, ModelConfig, Variant, flatten, load_section, read_params
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
-REAL_MODELS = sorted(read_params(REPO_PARAMS).get("train", {}))
-
-# One non-default value per key, so a key that is not read shows up as a default.
-SAMPLE: dict[str, dict[str, Any]] = {
-    "download": {"corpora": ["names", "alice"]},
-    "prepare": {
-        "corpus": "local_csv",
-        "label_map": {"pos": "positive", "neg": "negative"},
-        "val_size": 0.25,
-        "max_rows_per_split": 7,
-        "local_csv": {
-            "path": "data/my.csv",
-            "text_column": "body",
-            "label_column": "mood",
-            "split_column": "part",
-            "test_size": 0.3,
-        },
-    },
-    "preprocess": {
-        "lowercase": False,
-        "replace_urls": False,
-        "replace_mentions": False,
-        "replace_numbers": False,
-        "remove_stopwords": False,
-        "keep_negations": False,
-        "normalize": "stem",
-        "workers": 3,
-    },
-    "tfidf": {
-        "word_ngram_max": 3,
-        "char_ngrams": False,
-        "char_ngram_range": [1, 4],
-        "min_df": 5,
-        "max_features": 1000,
-        "C": [0.1, 10.0],
-        "class_weight": "none",
-    },
-    "featurize": {"max_vocab": 500, "min_freq": 3, "max_len": 40},
-    "trainer": {
-        "device": "cpu",
-        "epochs": 4,
-        "batch_size": 16,
-        "bucket_by_length": False,
-        "lr": 0.01,
-        "weight_decay": 0.001,
-        "clip_grad_norm": 5.0,
-        "patience": 1,
-        "class_weight": "balanced",
-        "num_threads": 1,
-    },
-}
+REPO = read_params(REPO_PARAMS)
 
 
-def write_params(tmp_path: Path, data: Any, name: str = "params.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+def write_params(tmp_path: Path, data: Any) -> Path:
+    path = tmp_path / "params.yaml"
+    with path.open("w", encoding="utf-8") as f:
+        YAML(typ="safe").dump(data, f)
     return path
 
 
-def as_loaded(value: Any) -> Any:
-    """What a YAML value looks like after loading: lists become tuples."""
-    return tuple(value) if isinstance(value, list) else value
+def concrete_keys() -> list[str]:
+    """Every registered section key that params.yaml holds, wildcards spelt out (train.lstm, ...)."""
+    keys = []
+    for key in SECTIONS:
+        if key.endswith(".*"):
+            parent = key[:-2]
+            keys += [f"{parent}.{name}" for name in get(REPO, parent)]
+        else:
+            keys.append(key)
+    return keys
 
 
-def assert_carries(raw: dict[str, Any], loaded: Any) -> None:
-    """Every key of the raw section arrives in the config with its value."""
-    got = flatten(loaded)
-    for key, value in flatten(raw).items():
-        assert got[key] == as_loaded(value), key
+def get(data: dict, key: str) -> Any:
+    for part in key.split("."):
+        data = data[part]
+    return data
 
 
-def test_sample_covers_every_section():
-    assert set(SAMPLE) == set(SECTIONS)
+def required_keys(tp: Any, prefix: str) -> list[str]:
+    """Dotted keys a value of type `tp` must hold: every dataclass field, recursively."""
+    tp = typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Annotated else tp
+    if not dataclasses.is_dataclass(tp):
+        return []
+    hints = typing.get_type_hints(tp, include_extras=True)
+    keys = []
+    for f in dataclasses.fields(tp):
+        if f.default is f.default_factory is dataclasses.MISSING:
+            keys += [f"{prefix}.{f.name}", *required_keys(hints[f.name], f"{prefix}.{f.name}")]
+    return keys
 
 
-@pytest.mark.parametrize("section", sorted(SECTIONS))
-def test_load_section_reads_every_key(tmp_path, section):
-    path = write_params(tmp_path, {"seed": 1, section: SAMPLE[section]})
-    loaded = load_section(path, section)
-    cls = SECTIONS[section]
-    assert type(loaded) is cls
-    assert loaded != cls()
-    assert_carries(SAMPLE[section], loaded)
+def deletions() -> list[tuple[str, str]]:
+    """(section loaded, key deleted) for every key params.yaml must hold, the section itself included."""
+    cases = []
+    for section in concrete_keys():
+        cases.append((section, section))
+        cases += [(section, key) for key in required_keys(config.section_type(section), section)]
+    return cases
 
 
-@pytest.mark.parametrize("section", sorted(SECTIONS))
-@pytest.mark.parametrize("body", [{}, None])
-def test_empty_section_gives_defaults(tmp_path, section, body):
-    path = write_params(tmp_path, {section: body})
-    assert load_section(path, section) == SECTIONS[section]()
-
-
-def test_partial_section_keeps_other_defaults(tmp_path):
-    path = write_params(tmp_path, {"trainer": {"epochs": 3}})
-    assert load_section(path, "trainer") == TrainerConfig(epochs=3)
-
-
-@pytest.mark.parametrize("section", sorted(SECTIONS))
+@pytest.mark.parametrize("section", concrete_keys())
 def test_repository_params_load(section):
     loaded = load_section(REPO_PARAMS, section)
-    assert type(loaded) is SECTIONS[section]
-    assert_carries(read_params(REPO_PARAMS)[section], loaded)
+    raw = get(REPO, section)
+    if dataclasses.is_dataclass(loaded):
+        flat = flatten(loaded)
+        for key, value in flatten(raw).items():
+            assert flat[key] == (tuple(value) if isinstance(value, list) else value), key
 
 
-def test_repository_params_have_models():
-    assert REAL_MODELS, "params.yaml has no train.<model> entries"
+def test_every_section_has_a_deletion_case():
+    sections = {section for section, _ in deletions()}
+    assert {"trainer", "train.lstm", "zoo.base", "charlm.train", "probe", "seed"} <= sections
+    assert len(deletions()) > 200
 
 
-@pytest.mark.parametrize("name", REAL_MODELS)
-def test_repository_models_load(name):
-    loaded = load_section(REPO_PARAMS, f"train.{name}", ModelConfig)
-    assert type(loaded) is ModelConfig
-    assert_carries(read_params(REPO_PARAMS)["train"][name], loaded)
-
-
-def test_repository_seed_is_int():
-    assert isinstance(load_seed(REPO_PARAMS), int)
-
-
-@pytest.mark.parametrize(
-    ("section", "body", "needles"),
-    [
-        ("trainer", {"epochs": 3, "colour": "red"}, ["trainer", "unknown key", "colour"]),
-        ("trainer", {"epochs": "ten"}, ["trainer.epochs", "'ten'"]),
-        ("trainer", {"lr": "fast"}, ["trainer.lr", "'fast'"]),
-        ("trainer", {"epochs": True}, ["trainer.epochs", "True"]),  # bool is not int here
-        ("trainer", {"lr": True}, ["trainer.lr", "True"]),
-        ("trainer", {"device": 0}, ["trainer.device", "expected str"]),
-        ("trainer", 5, ["trainer", "expected a mapping"]),
-        ("preprocess", {"workers": 2.0}, ["preprocess.workers", "expected int"]),
-        ("preprocess", {"lowercase": "yes"}, ["preprocess.lowercase", "'yes'"]),
-        ("preprocess", {"normalize": "lemmatize"}, ["preprocess.normalize", "'lemmatize'", "lemma"]),
-        ("prepare", {"corpus": "imdb"}, ["prepare.corpus", "'imdb'"]),
-        ("prepare", {"label_map": {"positive": 1}}, ["prepare.label_map.positive", "expected str"]),
-        ("prepare", {"label_map": ["positive"]}, ["prepare.label_map", "expected a mapping"]),
-        ("prepare", {"local_csv": "data.csv"}, ["prepare.local_csv", "expected a mapping"]),
-        ("prepare", {"local_csv": {"test_size": "big"}}, ["prepare.local_csv.test_size", "'big'"]),
-        ("tfidf", {"char_ngram_range": [2]}, ["tfidf.char_ngram_range", "expected 2 items, got 1"]),
-        ("tfidf", {"char_ngram_range": [2, 3, 4]}, ["tfidf.char_ngram_range", "expected 2 items, got 3"]),
-        ("tfidf", {"char_ngram_range": [2, 5.5]}, ["tfidf.char_ngram_range[1]", "5.5"]),
-        ("tfidf", {"C": 1.0}, ["tfidf.C", "expected a list"]),
-        ("tfidf", {"C": [1.0, "a"]}, ["tfidf.C[1]", "'a'"]),
-        ("tfidf", {"class_weight": "auto"}, ["tfidf.class_weight", "'auto'"]),
-        ("download", {"corpora": "rusentiment"}, ["download.corpora", "expected a list"]),
-        ("featurize", {"max_len": None}, ["featurize.max_len", "None"]),
-    ],
-)
-def test_bad_section_is_rejected(tmp_path, section, body, needles):
-    path = write_params(tmp_path, {section: body})
+@pytest.mark.parametrize(("section", "key"), deletions(), ids=[f"{s}:{k}" for s, k in deletions()])
+def test_deleting_any_key_fails_naming_it(tmp_path, section, key):
+    data = copy.deepcopy(REPO)
+    *parents, last = key.split(".")
+    del (get(data, ".".join(parents)) if parents else data)[last]
+    path = write_params(tmp_path, data)
     with pytest.raises(ConfigError) as err:
         load_section(path, section)
     message = str(err.value)
     assert str(path) in message
-    for needle in needles:
-        assert needle in message
+    assert f"{key}: missing key '{last}'" in message
 
 
-def test_unknown_key_in_nested_section_names_dotted_key(tmp_path):
-    path = write_params(tmp_path, {"prepare": {"local_csv": {"path": "x.csv", "colour": "red"}}})
-    with pytest.raises(ConfigError, match=r"prepare\.local_csv\.colour") as err:
-        load_section(path, "prepare")
-    assert str(path) in str(err.value)
+def test_no_config_field_has_a_default_but_variant_overrides(tmp_path):
+    """params.yaml is the only place a value lives; a zoo variant's overrides are empty when absent."""
+    classes = {cls for cls in vars(config).values() if dataclasses.is_dataclass(cls) and cls.__module__ == config.__name__}
+    with_default = {f"{cls.__name__}.{f.name}" for cls in classes - {config.Range, config.Choice, config.Pattern}
+                    for f in dataclasses.fields(cls) if f.default is not f.default_factory}
+    assert with_default == {"Variant.model", "Variant.trainer"}
+    assert load_section(write_params(tmp_path, {"zoo": {"variants": {"v": {}}}}), "zoo.variants.v") == Variant()
 
 
-def test_unknown_key_in_model_is_rejected(tmp_path):
-    path = write_params(tmp_path, {"train": {"lstm": {"cell": "lstm", "hiden_size": 64}}})
-    with pytest.raises(ConfigError, match="hiden_size") as err:
-        load_section(path, "train.lstm", ModelConfig)
-    assert "train.lstm" in str(err.value)
+OUT_OF_RANGE = [
+    ("featurize.max_len", 0), ("featurize.min_freq", 0), ("featurize.max_vocab", 2),
+    ("trainer.batch_size", 0), ("trainer.epochs", 0), ("trainer.lr", -0.01), ("trainer.lr", 0.0),
+    ("trainer.patience", 0), ("trainer.num_threads", 0), ("trainer.weight_decay", -1.0),
+    ("trainer.clip_grad_norm", -1.0), ("trainer.device", "gpu"),
+    ("train.lstm.dropout", 1.0), ("train.lstm.embedding_dropout", -0.1), ("train.lstm.recurrent_dropout", 1.5),
+    ("train.lstm.hidden_size", 0), ("train.lstm.num_layers", 0), ("train.lstm.embedding_dim", -3),
+    ("prepare.val_size", 0.0), ("prepare.val_size", 1.0), ("prepare.local_csv.test_size", 1.2),
+    ("prepare.max_rows_per_split", -1), ("preprocess.workers", 0), ("tfidf.C", [1.0, 0.0]),
+    ("tfidf.char_ngram_range", [5, 2]), ("tfidf.min_df", 0), ("names.split.val_size", 0.95),
+    ("names.generator.trainer.steps", 0), ("names.generator.temperature", -1.0),
+    ("charlm.train.trainer.eval_every", 0), ("charlm.train.val_fraction", 1.0), ("charlm.sample.prime", ""),
+    ("charlm.sample.top_k", -1), ("probe.lengths", [5, 0]), ("probe.fail_below", 1.5), ("probe.cells", []),
+    ("zoo.seeds", [1, -2]), ("seed", -1),
+]
 
 
-def test_model_cell_outside_literal_is_rejected(tmp_path):
-    path = write_params(tmp_path, {"train": {"tf": {"cell": "transformer"}}})
-    with pytest.raises(ConfigError, match=r"train\.tf\.cell.*'transformer'"):
-        load_section(path, "train.tf", ModelConfig)
+def section_of(key: str) -> str:
+    """The longest registered section key above `key` that a stage loads."""
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:n])
+        try:
+            config.section_type(candidate)
+            return candidate
+        except KeyError:
+            continue
+    raise KeyError(key)
+
+
+@pytest.mark.parametrize(("key", "value"), OUT_OF_RANGE, ids=[f"{k}={v}" for k, v in OUT_OF_RANGE])
+def test_out_of_range_value_fails_naming_its_key(tmp_path, key, value):
+    data = copy.deepcopy(REPO)
+    *parents, last = key.split(".")
+    (get(data, ".".join(parents)) if parents else data)[last] = value
+    path = write_params(tmp_path, data)
+    with pytest.raises(ConfigError) as err:
+        load_section(path, section_of(key))
+    message = str(err.value)
+    assert str(path) in message
+    assert key.rsplit(".", 1)[0] in message and (last in message or "[" in message), message
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1e-3", 0.001), ("2e-3", 0.002), ("0.002", 0.002), ("1", 1.0)])
+def test_learning_rate_reads_as_yaml_1_2(tmp_path, text, expected):
+    """`1e-3` is a float to DVC (YAML 1.2), so it is one here too, not a string as PyYAML reads it."""
+    trainer = "\n".join(f"  {k}: {v}" for k, v in {**get(REPO, "trainer"), "lr": text}.items()
+                        if k != "device") + "\n  device: auto\n"
+    path = tmp_path / "params.yaml"
+    path.write_text(f"trainer:\n{trainer}", encoding="utf-8")
+    assert load_section(path, "trainer").lr == expected
 
 
 @pytest.mark.parametrize(
-    ("data", "key"),
+    ("key", "value", "needles"),
     [
-        ({"seed": 1}, "trainer"),
-        ({"train": {"lstm": {}}}, "train.gru"),
-        ({"train": 3}, "train.lstm"),
-        ({}, "prepare"),
+        ("trainer.colour", "red", ["trainer.colour", "unknown key"]),
+        ("trainer.epochs", "ten", ["trainer.epochs", "'ten'"]),
+        ("trainer.epochs", True, ["trainer.epochs", "True"]),  # bool is not int here
+        ("trainer.lr", "fast", ["trainer.lr", "'fast'"]),
+        ("preprocess.text.lowercase", "yes", ["preprocess.text.lowercase", "'yes'"]),
+        ("prepare.label_map", ["positive"], ["prepare.label_map", "expected a mapping"]),
+        ("tfidf.char_ngram_range", [2], ["tfidf.char_ngram_range", "expected 2 items, got 1"]),
+        ("tfidf.C", [1.0, "a"], ["tfidf.C[1]", "'a'"]),
+        ("download.corpora", "rusentiment", ["download.corpora", "expected a list"]),
+        ("featurize.max_len", None, ["featurize.max_len", "None"]),
     ],
 )
-def test_missing_section_names_key_and_file(tmp_path, data, key):
+def test_mistyped_or_unknown_key_fails_naming_it(tmp_path, key, value, needles):
+    data = copy.deepcopy(REPO)
+    *parents, last = key.split(".")
+    get(data, ".".join(parents))[last] = value
     path = write_params(tmp_path, data)
     with pytest.raises(ConfigError) as err:
-        load_section(path, key, ModelConfig if key.startswith("train.") else None)
-    assert f"missing key '{key}'" in str(err.value)
-    assert str(path) in str(err.value)
+        load_section(path, section_of(".".join(parents)) if last == "colour" else section_of(key))
+    for needle in needles:
+        assert needle in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "registry"),
+    [
+        ("train.lstm.cell", "transformer", rnnlab.models.classifier.ENCODERS),
+        ("train.lstm.pooling", "attention", rnnlab.models.classifier.POOLINGS),
+        ("train.lstm.init", "xavier", rnnlab.models.classifier.INIT_SCHEMES),
+        ("train.lstm.embeddings", "fasttext", rnnlab.models.embeddings.EMBEDDINGS),
+        ("preprocess.text.normalize", "lemmatize", rnnlab.text.lemmas.NORMALIZERS),
+        ("prepare.corpus", "imdb", rnnlab.data.datasets.READERS),
+        ("probe.cells", ["lstm", "transformer"], rnnlab.tasks.probe.CELLS),
+    ],
+)
+def test_choices_are_checked_against_the_registry_that_implements_them(tmp_path, key, value, registry):
+    data = copy.deepcopy(REPO)
+    *parents, last = key.split(".")
+    get(data, ".".join(parents))[last] = value
+    with pytest.raises(ConfigError) as err:
+        load_section(write_params(tmp_path, data), section_of(key))
+    assert str(sorted(registry)) in str(err.value)
+
+
+def test_a_new_registry_entry_is_a_valid_choice(tmp_path, monkeypatch):
+    monkeypatch.setitem(config._CHOICES, "cell", config._CHOICES["cell"] | {"my_cell"})
+    data = copy.deepcopy(REPO)
+    data["train"]["lstm"]["cell"] = "my_cell"
+    assert load_section(write_params(tmp_path, data), "train.lstm").cell == "my_cell"
+
+
+def test_a_choice_without_its_registry_is_a_bug_not_a_silent_pass(monkeypatch):
+    monkeypatch.delitem(config._CHOICES, "cell")
+    with pytest.raises(RuntimeError, match="no registry 'cell'"):
+        config.from_dict(ModelConfig, get(REPO, "train.lstm"), "params.yaml: train.lstm")
+
+
+def test_zoo_variant_override_is_validated_when_merged():
+    from rnnlab.tasks.zoo import variant_configs
+
+    base, trainer = load_section(REPO_PARAMS, "zoo.base"), load_section(REPO_PARAMS, "zoo.trainer")
+    model, _ = variant_configs(base, trainer, Variant(model={"cell": "gru"}), "params.yaml: zoo.variants.v")
+    assert model.cell == "gru" and model.hidden_size == base.hidden_size
+    with pytest.raises(ConfigError, match=r"zoo\.variants\.v\.model\.hiden_size"):
+        variant_configs(base, trainer, Variant(model={"hiden_size": 3}), "params.yaml: zoo.variants.v")
+    with pytest.raises(ConfigError, match=r"zoo\.variants\.v\.trainer\.epochs"):
+        variant_configs(base, trainer, Variant(trainer={"epochs": 0}), "params.yaml: zoo.variants.v")
 
 
 def test_top_level_must_be_mapping(tmp_path):
@@ -221,70 +242,6 @@ def test_top_level_must_be_mapping(tmp_path):
         read_params(path)
 
 
-def test_empty_file_reads_as_empty_mapping(tmp_path):
-    path = tmp_path / "params.yaml"
-    path.write_text("", encoding="utf-8")
-    assert read_params(path) == {}
-
-
-@pytest.mark.parametrize(
-    ("section", "body", "field", "expected"),
-    [
-        ("trainer", {"lr": 1}, "lr", 1.0),
-        ("trainer", {"weight_decay": 0}, "weight_decay", 0.0),
-        ("tfidf", {"C": [1, 2.5, 4]}, "C", (1.0, 2.5, 4.0)),
-        ("prepare", {"val_size": 0}, "val_size", 0.0),
-    ],
-)
-def test_int_is_accepted_for_float(tmp_path, section, body, field, expected):
-    loaded = load_section(write_params(tmp_path, {section: body}), section)
-    value = getattr(loaded, field)
-    assert value == expected
-    items = value if isinstance(value, tuple) else (value,)
-    assert all(type(v) is float for v in items)
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        ({"C": [3.0]}, (3.0,)),
-        ({"C": []}, ()),
-        ({"C": [0.5, 1.0, 2.0, 4.0, 8.0]}, (0.5, 1.0, 2.0, 4.0, 8.0)),
-    ],
-)
-def test_variable_length_tuple_takes_any_length(tmp_path, body, expected):
-    assert load_section(write_params(tmp_path, {"tfidf": body}), "tfidf").C == expected
-
-
-def test_nested_section_becomes_dataclass(tmp_path):
-    path = write_params(tmp_path, {"prepare": {"local_csv": {"path": "a.csv", "split_column": "part"}}})
-    loaded = load_section(path, "prepare")
-    assert loaded.local_csv == LocalCsvConfig(path="a.csv", split_column="part")
-
-
-def test_flatten_config_gives_dotted_keys():
-    flat = flatten(PrepareConfig())
-    assert flat["local_csv.path"] == ""
-    assert flat["local_csv.test_size"] == 0.2
-    assert flat["label_map.negative"] == "negative"
-    assert flat["val_size"] == 0.1
-    assert "local_csv" not in flat
-    assert "label_map" not in flat
-
-
 def test_flatten_dict_with_prefix():
     data = {"a": {"b": {"c": 1}, "d": [1, 2]}, "e": "x"}
     assert flatten(data, "train.") == {"train.a.b.c": 1, "train.a.d": [1, 2], "train.e": "x"}
-
-
-@pytest.mark.parametrize("seed", [0, 42, 123456789])
-def test_load_seed_reads_int(tmp_path, seed):
-    assert load_seed(write_params(tmp_path, {"seed": seed})) == seed
-
-
-@pytest.mark.parametrize("data", [{"seed": "42"}, {"seed": 4.2}, {"seed": 42.0}, {"seed": True}, {}])
-def test_load_seed_rejects_non_int(tmp_path, data):
-    path = write_params(tmp_path, data)
-    with pytest.raises(ConfigError, match="'seed' must be an int") as err:
-        load_seed(path)
-    assert str(path) in str(err.value)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rnnlab.config import LocalCsvConfig, PrepareConfig
-from rnnlab.datasets import CorpusError, class_names, prepare, split_stats
+from rnnlab.config import PrepareConfig
+from rnnlab.data.datasets import CorpusError, class_names, prepare, split_stats
+from tests.configs import local_csv_config, prepare_config
 
 LINE_BREAK_TEXT = "Ужасно\nплохо"
 
@@ -72,7 +73,7 @@ def test_csv_keeps_line_break_inside_quotes(rusentiment):
 
 
 def test_prepare_rusentiment_counts(rusentiment):
-    frame = prepare(rusentiment, PrepareConfig(val_size=0.2), seed=0)
+    frame = prepare(rusentiment, prepare_config(val_size=0.2), seed=0)
     assert list(frame.columns) == ["text", "label", "split"]
     assert split_stats(frame) == {
         "train": {"negative": 16, "neutral": 8, "positive": 16},
@@ -82,7 +83,7 @@ def test_prepare_rusentiment_counts(rusentiment):
 
 
 def test_prepare_rusentiment_cleaning(rusentiment):
-    frame = prepare(rusentiment, PrepareConfig(val_size=0.2), seed=0)
+    frame = prepare(rusentiment, prepare_config(val_size=0.2), seed=0)
     texts = list(frame["text"])
     assert texts.count("Отличный день!") == 1
     assert frame.loc[frame["text"] == LINE_BREAK_TEXT, "label"].tolist() == ["negative"]
@@ -98,7 +99,7 @@ def test_prepare_rusentiment_cleaning(rusentiment):
 
 
 def test_prepare_is_deterministic_per_seed(rusentiment):
-    cfg = PrepareConfig(val_size=0.2)
+    cfg = prepare_config(val_size=0.2)
     first, again = prepare(rusentiment, cfg, seed=3), prepare(rusentiment, cfg, seed=3)
     pd.testing.assert_frame_equal(first, again)
     other = prepare(rusentiment, cfg, seed=4)
@@ -108,7 +109,7 @@ def test_prepare_is_deterministic_per_seed(rusentiment):
 
 def test_label_map_can_keep_and_merge_labels(rusentiment):
     label_map = {"positive": "positive", "negative": "negative", "neutral": "neutral", "speech": "neutral"}
-    frame = prepare(rusentiment, PrepareConfig(label_map=label_map, val_size=0.2), seed=0)
+    frame = prepare(rusentiment, prepare_config(label_map=label_map, val_size=0.2), seed=0)
     assert frame.loc[frame["text"] == "Спасибо всем", "label"].tolist() == ["neutral"]
     assert "Непонятно что" not in set(frame["text"])  # skip is still not in the map
 
@@ -117,7 +118,7 @@ def test_missing_text_column_names_file_and_column(rusentiment):
     path = rusentiment / "rusentiment" / "rusentiment_preselected_posts.csv"
     write_csv(path, ["label", "body"], [("positive", "да")])
     with pytest.raises(CorpusError) as err:
-        prepare(rusentiment, PrepareConfig(), seed=0)
+        prepare(rusentiment, prepare_config(), seed=0)
     assert str(path) in str(err.value)
     assert "'text'" in str(err.value)
 
@@ -126,27 +127,27 @@ def test_unreadable_csv_raises_corpus_error(rusentiment):
     path = rusentiment / "rusentiment" / "rusentiment_test.csv"
     path.write_bytes(b"label,text\npositive,\xff\xfe\xfa broken\n")
     with pytest.raises(CorpusError, match="cannot parse CSV") as err:
-        prepare(rusentiment, PrepareConfig(), seed=0)
+        prepare(rusentiment, prepare_config(), seed=0)
     assert str(path) in str(err.value)
 
 
 def test_nothing_left_after_filtering(rusentiment):
     with pytest.raises(CorpusError, match="no train rows left") as err:
-        prepare(rusentiment, PrepareConfig(label_map={"joy": "joy"}), seed=0)
+        prepare(rusentiment, prepare_config(label_map={"joy": "joy"}), seed=0)
     assert "joy" in str(err.value)
 
 
 def test_max_rows_per_split(rusentiment):
-    full = prepare(rusentiment, PrepareConfig(val_size=0.2), seed=0)
-    small = prepare(rusentiment, PrepareConfig(val_size=0.2, max_rows_per_split=3), seed=0)
+    full = prepare(rusentiment, prepare_config(val_size=0.2), seed=0)
+    small = prepare(rusentiment, prepare_config(val_size=0.2, max_rows_per_split=3), seed=0)
     assert small["split"].value_counts().to_dict() == {"train": 3, "val": 3, "test": 3}
     full_rows = set(map(tuple, full.values.tolist()))
     assert set(map(tuple, small.values.tolist())) <= full_rows
 
 
 def local_cfg(path: Path, **local) -> PrepareConfig:
-    csv_cfg = LocalCsvConfig(path=str(path), text_column="review", label_column="mood", **local)
-    return PrepareConfig(
+    csv_cfg = local_csv_config(path=str(path), text_column="review", label_column="mood", **local)
+    return prepare_config(
         corpus="local_csv", label_map={"good": "good", "bad": "bad"}, val_size=0.2, local_csv=csv_cfg
     )
 
@@ -190,7 +191,7 @@ def test_local_csv_bad_split_values(tmp_path):
 
 
 def test_local_csv_needs_a_path(tmp_path):
-    cfg = PrepareConfig(corpus="local_csv")
+    cfg = prepare_config(corpus="local_csv")
     with pytest.raises(CorpusError, match=r"prepare\.local_csv\.path"):
         prepare(tmp_path, cfg, seed=0)
 
@@ -204,7 +205,7 @@ def test_opensentimentcorpus_layout(tmp_path):
     ]
     folder = tmp_path / "raw" / "opensentimentcorpus"
     write_csv(folder / "opensentimentcorpus-final-by-majority.csv", ["Sentence", "Sentiment"], rows)
-    cfg = PrepareConfig(corpus="opensentimentcorpus", val_size=0.2, local_csv=LocalCsvConfig(test_size=0.25))
+    cfg = prepare_config(corpus="opensentimentcorpus", val_size=0.2, local_csv=local_csv_config(test_size=0.25))
     frame = prepare(tmp_path / "raw", cfg, seed=0)
     # 10 of 40 carved as test (3/3/3/1), mixed dropped; 6 of the 27 left become val.
     assert split_stats(frame) == {

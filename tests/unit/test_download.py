@@ -13,9 +13,10 @@ from pathlib import Path
 import nltk
 import pytest
 
-from rnnlab.corpora import CORPORA, Corpus, get_corpus
-from rnnlab.download import DownloadError, fetch_corpus, sha256_file, source_of, unpack_nltk_stopwords
-from rnnlab.text import load_stopwords
+from rnnlab.data.corpora import CORPORA, Corpus, get_corpus
+from rnnlab.data.download import DownloadError, fetch_corpus, source_of, unpack_nltk_stopwords
+from rnnlab.data.files import sha256_file
+from rnnlab.text.tokenizer import load_stopwords
 
 FILES = {"train.csv": b"label,text\npositive,\xd0\xb4\xd0\xb0\n", "README.md": b"# toy corpus\n" * 50}
 CLOSED_URL = "http://127.0.0.1:9"  # discard port: closed on loopback, so nothing leaves the machine

@@ -5,8 +5,7 @@ import random
 import pymorphy3
 import pytest
 
-from rnnlab.lemmas import WORD_RE, Lemmatizer, pymorphy3_lemma
-from rnnlab.text import _lemmatizer, _morph
+from rnnlab.text.lemmas import WORD_RE, Lemmatizer, _lemmatizer, _morph, pymorphy3_lemma
 
 LETTERS = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
 

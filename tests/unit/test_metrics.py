@@ -2,7 +2,7 @@
 
 import pytest
 
-from rnnlab.metrics import macro_f1, majority_baseline, score
+from rnnlab.training.metrics import macro_f1, majority_baseline, score
 
 CLASSES = ["neg", "pos"]
 # true:  0 0 0 1 1 1

@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 import torch
 
-from rnnlab.cells import recurrent_weights
-from rnnlab.config import ModelConfig
-from rnnlab.models import ENCODERS, Encoder, build_model, count_parameters
+from rnnlab.models.cells import recurrent_weights
+from rnnlab.models.classifier import ENCODERS, Encoder, build_model, count_parameters
+from tests.configs import model_config
 
 VOCAB, CLASSES, STEPS = 20, 3, 7
 LENGTHS = torch.tensor([7, 3, 1, 5])
@@ -16,8 +16,8 @@ FUSED = ["rnn", "lstm", "gru", "weight_drop_lstm"]
 LSTMS = ["lstm", "lstm_loop", "weight_drop_lstm", "semeniuta_lstm"]
 
 
-def config(**changes) -> ModelConfig:
-    return dataclasses.replace(ModelConfig(embedding_dim=8, hidden_size=6), **changes)
+def config(**changes):
+    return dataclasses.replace(model_config(embedding_dim=8, hidden_size=6), **changes)
 
 
 def tokens(extra_padding: int = 0) -> torch.Tensor:
@@ -180,7 +180,7 @@ def test_pretrained_must_match_embeddings_setting():
 
 
 def test_navec_matrix_covers_known_words():
-    from rnnlab import embeddings
+    from rnnlab.models import embeddings
 
     try:
         navec = embeddings.load_navec()

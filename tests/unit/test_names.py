@@ -6,15 +6,28 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnlab.charlm import IGNORE, CharLM, Checkpoint, LMConfig, save_checkpoint
 from rnnlab.cli import main
-from rnnlab.config import ConfigError, ModelConfig, load_section
-from rnnlab.corpora import get_corpus
-from rnnlab.models import build_model
-from rnnlab.names import (BOS_ID, EOS_ID, NameClassifier, SplitConfig, classifier_markdown, encode_lm,
-                          generate_names, generator_markdown, generator_vocab, judge_samples, load_classifier,
-                          log_probs, read_names, save_classifier, split_names, top_languages)
-from rnnlab.vocab import build_vocab
+from rnnlab.data.corpora import get_corpus
+from rnnlab.data.names import read_names, split_names
+from rnnlab.models.classifier import build_model
+from rnnlab.models.language import CharLM
+from rnnlab.tasks.names import (
+    BOS_ID,
+    EOS_ID,
+    classifier_markdown,
+    encode_lm,
+    encode_names,
+    generate_names,
+    generator_markdown,
+    generator_vocab,
+    judge_samples,
+    log_probs,
+    top_languages,
+)
+from rnnlab.text.vocab import build_vocab
+from rnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from rnnlab.training.language import IGNORE
+from tests.configs import lm_config, model_config, split_config
 
 LANGUAGES = sorted(Path(f).stem for f in get_corpus("names").files)
 STEMS = ["Bar", "Kor", "Mel", "Tan", "Vid", "Sol", "Pek", "Lum", "Dor", "Fin", "Gal", "Hos"]
@@ -31,18 +44,20 @@ def write_names(root: Path) -> Path:
     return root
 
 
-def tiny_classifier(classes=LANGUAGES) -> NameClassifier:
+def tiny_classifier(classes=LANGUAGES) -> Checkpoint:
     torch.manual_seed(0)
-    cfg = ModelConfig(embedding_dim=8, hidden_size=8, bidirectional=True)
+    cfg = model_config(embedding_dim=8, hidden_size=8, bidirectional=True)
     vocab = build_vocab(["Barara", "Kortan", "Song"], max_size=100, min_freq=1)
-    return NameClassifier(build_model(cfg, len(vocab), len(classes)).eval(), cfg, vocab, list(classes), 20)
+    model = build_model(cfg, len(vocab), len(classes)).eval()
+    return Checkpoint("classifier", cfg, model, vocab, list(classes), {"max_len": 20})
 
 
 def tiny_generator() -> Checkpoint:
     torch.manual_seed(0)
     vocab = generator_vocab(["Ivanov", "Petrov", "Sato"])
-    cfg = LMConfig(embedding_dim=8, hidden_size=8, num_layers=1, dropout=0.0)
-    return Checkpoint(CharLM(cfg, len(vocab), 2).eval(), cfg, vocab, ["Japanese", "Russian"], {"max_length": 12})
+    cfg = lm_config(embedding_dim=8, hidden_size=8, num_layers=1, dropout=0.0)
+    return Checkpoint("char_lm", cfg, CharLM(cfg, len(vocab), 2).eval(), vocab, ["Japanese", "Russian"],
+                      {"max_length": 12})
 
 
 def test_read_names_keeps_repeats_strips_blank_lines_and_normalises_unicode(tmp_path):
@@ -54,7 +69,7 @@ def test_read_names_keeps_repeats_strips_blank_lines_and_normalises_unicode(tmp_
 
 
 def test_split_drops_repeats_and_keeps_a_name_in_one_split(tmp_path):
-    frame = split_names(read_names(write_names(tmp_path)), SplitConfig(val_size=0.1, test_size=0.1), seed=0)
+    frame = split_names(read_names(write_names(tmp_path)), split_config(val_size=0.1, test_size=0.1), seed=0)
     assert not frame.duplicated(["name", "language"]).any()
     assert (frame["language"] == "Arabic").sum() == 12
     assert frame.loc[frame["name"] == "Song", "split"].nunique() == 1
@@ -64,7 +79,7 @@ def test_split_drops_repeats_and_keeps_a_name_in_one_split(tmp_path):
 
 def test_split_is_reproducible_for_a_seed(tmp_path):
     raw = read_names(write_names(tmp_path))
-    assert split_names(raw, SplitConfig(), 3).equals(split_names(raw, SplitConfig(), 3))
+    assert split_names(raw, split_config(), 3).equals(split_names(raw, split_config(), 3))
 
 
 def test_generator_targets_are_inputs_shifted_with_bos_and_eos():
@@ -78,7 +93,7 @@ def test_generator_targets_are_inputs_shifted_with_bos_and_eos():
 
 def test_characters_outside_the_alphabet_become_unk_not_a_crash():
     clf = tiny_classifier()
-    split = clf.encode(["Достоевский", ""])
+    split = encode_names(clf, ["Достоевский", ""])
     assert set(split.tokens[0, :11].tolist()) == {1} and split.lengths.tolist() == [11, 1]
     assert torch.isfinite(log_probs(clf, ["Достоевский", "", "Kor"])).all()
 
@@ -93,9 +108,9 @@ def test_top_languages_are_sorted_log_probabilities_of_known_languages():
 
 def test_classifier_checkpoint_round_trip_gives_the_same_log_probabilities(tmp_path):
     clf = tiny_classifier()
-    save_classifier(tmp_path / "clf.pt", clf)
-    loaded = load_classifier(tmp_path / "clf.pt")
-    assert (loaded.classes, loaded.vocab, loaded.max_len) == (clf.classes, clf.vocab, clf.max_len)
+    save_checkpoint(tmp_path / "clf.pt", clf)
+    loaded = load_checkpoint(tmp_path / "clf.pt", kind="classifier")
+    assert (loaded.classes, loaded.vocab, loaded.meta) == (clf.classes, clf.vocab, clf.meta)
     assert torch.allclose(log_probs(loaded, ["Kortan", "Zz"]), log_probs(clf, ["Kortan", "Zz"]))
 
 
@@ -125,7 +140,7 @@ def test_judging_counts_novel_and_accepted_samples():
 
 
 def test_predict_command_prints_top_three_per_name(tmp_path, capsys):
-    save_classifier(tmp_path / "clf.pt", tiny_classifier())
+    save_checkpoint(tmp_path / "clf.pt", tiny_classifier())
     assert main(["names", "predict", "Hinton", "Достоевский", "--checkpoint", str(tmp_path / "clf.pt")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Hinton" and lines[4] == "Достоевский" and len(lines) == 8
@@ -148,7 +163,7 @@ def test_generate_command_prints_n_names(tmp_path, capsys):
 ])
 def test_commands_reject_bad_input_with_a_clear_message(tmp_path, capsys, args, message):
     save_checkpoint(tmp_path / "gen.pt", tiny_generator())
-    save_classifier(tmp_path / "clf.pt", tiny_classifier())
+    save_checkpoint(tmp_path / "clf.pt", tiny_classifier())
     checkpoint = tmp_path / ("gen.pt" if args[0] == "generate" else "clf.pt")
     assert main(["names", *args, "--checkpoint", str(checkpoint)]) == 2
     assert message in capsys.readouterr().err
@@ -164,14 +179,7 @@ def test_commands_with_a_missing_checkpoint_are_a_clear_error(tmp_path, capsys, 
 def test_a_generator_checkpoint_is_not_taken_for_a_classifier(tmp_path, capsys):
     save_checkpoint(tmp_path / "gen.pt", tiny_generator())
     assert main(["names", "predict", "Hinton", "--checkpoint", str(tmp_path / "gen.pt")]) == 2
-    assert "not a surname classifier checkpoint" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("split", ["val_size: 0.5\n    test_size: 0.5", "val_size: 0.0"])
-def test_impossible_split_sizes_are_rejected_on_load(tmp_path, split):
-    (tmp_path / "params.yaml").write_text(f"names:\n  split:\n    {split}\n")
-    with pytest.raises(ConfigError, match="sum < 1"):
-        load_section(tmp_path / "params.yaml", "names.split", SplitConfig)
+    assert "gen.pt: a char_lm checkpoint, not a classifier" in capsys.readouterr().err
 
 
 def test_reports_show_scores_per_language_and_samples():

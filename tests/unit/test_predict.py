@@ -1,20 +1,24 @@
 """`rnnlab predict`: raw text through the training preprocessing, model choice, CLI output and errors."""
 
 import dataclasses
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
 from rnnlab import cli
-from rnnlab.batching import encode_split
-from rnnlab.checkpoint import Classifier, load_checkpoint, save_checkpoint
-from rnnlab.config import ModelConfig, PreprocessConfig
-from rnnlab.models import build_model
-from rnnlab.predict import Predictor, resolve_model
-from rnnlab.preprocessing import preprocess_texts
-from rnnlab.training import predict_logits
-from rnnlab.vocab import PAD, UNK, Vocab
+from rnnlab.models.classifier import build_model
+from rnnlab.serving.predict import Predictor, best_checkpoint
+from rnnlab.text.batching import encode_split
+from rnnlab.text.preprocessing import preprocess_texts
+from rnnlab.text.vocab import PAD, UNK, Vocab
+from rnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from rnnlab.training.classification import predict_logits
+from tests.configs import model_config, text_config
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CLASSES = ["negative", "neutral", "positive"]
 VOCAB = Vocab((PAD, UNK, "xxnum", "год", "прекрасный", "день", "!!!", "ужасный", "обслуживание", ":("))
@@ -23,20 +27,25 @@ MAX_LEN = 6
 TEXTS = ["И в 2024 году был прекрасный день!!!", "Ужасное обслуживание :(", "", "hello world", "день " * 20]
 
 
-def classifier(name: str = "lstm", val_macro_f1: float = 0.5, seed: int = 0, **preprocess) -> Classifier:
+def classifier(name: str = "lstm", val_macro_f1: float = 0.5, seed: int = 0, **preprocess) -> Checkpoint:
     torch.manual_seed(seed)
-    cfg = ModelConfig(cell="lstm", embedding_dim=8, hidden_size=6, bidirectional=True, pooling="max")
-    meta = {"name": name, "run_id": f"run-{name}", "val_macro_f1": val_macro_f1, "stopwords": STOPWORDS}
-    return Classifier(build_model(cfg, len(VOCAB), len(CLASSES)).eval(), cfg, VOCAB, CLASSES,
-                      PreprocessConfig(**{"remove_stopwords": True, **preprocess}), MAX_LEN, meta)
+    cfg = model_config(cell="lstm", embedding_dim=8, hidden_size=6, bidirectional=True, pooling="max")
+    meta = {"name": name, "val_macro_f1": val_macro_f1, "stopwords": STOPWORDS, "max_len": MAX_LEN,
+            "preprocess": dataclasses.asdict(text_config(**{"remove_stopwords": True, **preprocess}))}
+    return Checkpoint("classifier", cfg, build_model(cfg, len(VOCAB), len(CLASSES)).eval(), VOCAB, CLASSES, meta)
 
 
 @pytest.fixture
-def models_dir(tmp_path):
+def models_dir(tmp_path, monkeypatch):
+    """A repository whose dvc.yaml and params.yaml say where rnn, lstm and gru are, with a leftover beside them."""
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    (tmp_path / "params.yaml").write_text("train:\n  rnn: {}\n  lstm: {}\n  gru: {}\n", encoding="utf-8")
+    models = tmp_path / "data" / "models"
     for i, (name, score) in enumerate({"rnn": 0.51, "lstm": 0.64, "gru": 0.62}.items()):
-        save_checkpoint(tmp_path / f"{name}.pt", classifier(name, score, seed=i))
-    torch.save({"weights": torch.zeros(2)}, tmp_path / "not_a_classifier.pt")
-    return tmp_path
+        save_checkpoint(models / f"{name}.pt", classifier(name, score, seed=i))
+    save_checkpoint(models / "old_corpus.pt", classifier("old_corpus", 0.99))  # not a model params.yaml trains
+    monkeypatch.chdir(tmp_path)
+    return models
 
 
 def test_tokens_follow_the_checkpoint_preprocessing():
@@ -50,7 +59,7 @@ def test_probabilities_equal_the_training_path(tmp_path):
     save_checkpoint(tmp_path / "lstm.pt", classifier())
     clf = load_checkpoint(tmp_path / "lstm.pt")
     # preprocess stage: tokens joined by spaces in a CSV; featurize: split and encoded with max_len
-    joined = preprocess_texts(TEXTS, clf.preprocess, frozenset(STOPWORDS))
+    joined = preprocess_texts(TEXTS, text_config(), frozenset(STOPWORDS))
     split = encode_split([s.split() for s in joined], [0] * len(TEXTS), clf.vocab, MAX_LEN)
     expected = predict_logits(clf.model, split, 64, "cpu").softmax(1)
     torch.testing.assert_close(Predictor(clf).probabilities(TEXTS), expected)
@@ -71,28 +80,31 @@ def test_texts_longer_than_max_len_are_cut_like_in_training():
     torch.testing.assert_close(predictor.probabilities([long]), predictor.probabilities([cut]))
 
 
-def test_missing_stopword_list_names_the_stage_to_rerun():
-    clf = classifier()
-    clf.meta.pop("stopwords")
-    with pytest.raises(ValueError, match=r"dvc repro train@lstm"):
-        Predictor(clf)
-    assert Predictor(dataclasses.replace(clf, preprocess=PreprocessConfig(remove_stopwords=False))).stopwords == set()
+def test_stopwords_are_dropped_only_when_the_checkpoint_says_so():
+    assert Predictor(classifier()).stopwords == set(STOPWORDS)
+    assert Predictor(classifier(remove_stopwords=False)).stopwords == set()
 
 
-def test_best_is_the_highest_validation_macro_f1(models_dir):
-    assert resolve_model(models_dir, "best") == models_dir / "lstm.pt"
-    assert resolve_model(models_dir, "gru") == models_dir / "gru.pt"
+def test_best_is_the_highest_validation_macro_f1_among_the_trained_models(models_dir):
+    names = {name: models_dir / f"{name}.pt" for name in ("rnn", "lstm", "gru")}
+    assert best_checkpoint(names) == models_dir / "lstm.pt"  # old_corpus.pt scores higher but is not asked for
+    assert best_checkpoint({**names, "lstm": models_dir / "gone.pt"}) == models_dir / "gru.pt"
 
 
-def test_missing_model_names_the_stage(tmp_path, capsys):
-    assert cli.main(["predict", "--model", "gru", "--models-dir", str(tmp_path), "текст"]) == 2
-    assert f"no trained model at {tmp_path / 'gru.pt'}: run `dvc repro train@gru`" in capsys.readouterr().err
-    assert cli.main(["predict", "--model", "best", "--models-dir", str(tmp_path), "текст"]) == 2
-    assert "run `dvc repro train`" in capsys.readouterr().err
+def test_missing_model_names_the_stage(models_dir, capsys):
+    (models_dir / "gru.pt").unlink()
+    assert cli.main(["predict", "--model", "gru", "текст"]) == 2
+    assert "checkpoint not found: data/models/gru.pt" in capsys.readouterr().err
+    assert cli.main(["predict", "--model", "cnn", "текст"]) == 2
+    assert "unknown model 'cnn': params.yaml trains rnn, lstm, gru" in capsys.readouterr().err
+    for name in ("rnn", "lstm"):
+        (models_dir / f"{name}.pt").unlink()
+    assert cli.main(["predict", "--model", "best", "текст"]) == 2
+    assert "run `dvc repro`" in capsys.readouterr().err
 
 
 def test_cli_prints_label_and_probabilities_per_text(models_dir, capsys):
-    assert cli.main(["predict", "--model", "best", "--models-dir", str(models_dir), "Прекрасный день!", ""]) == 0
+    assert cli.main(["predict", "--model", "best", "Прекрасный день!", ""]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert lines[0] == '"Прекрасный день!"' and lines[2] == '""' and len(lines) == 4
@@ -107,7 +119,7 @@ def test_cli_prints_label_and_probabilities_per_text(models_dir, capsys):
 def test_cli_csv_batch_keeps_input_columns_and_adds_predictions(models_dir, tmp_path):
     source, out = tmp_path / "in.csv", tmp_path / "preds.csv"
     pd.DataFrame({"text": TEXTS, "label": ["positive"] * len(TEXTS)}).to_csv(source, index=False)
-    argv = ["predict", "--model", "gru", "--models-dir", str(models_dir), "--input", str(source), "--output", str(out)]
+    argv = ["predict", "--model", "gru", "--input", str(source), "--output", str(out)]
     assert cli.main(argv) == 0
     preds = pd.read_csv(out, keep_default_na=False)
     assert list(preds.columns) == ["text", "label", "predicted_label", "p_negative", "p_neutral", "p_positive"]
@@ -116,15 +128,19 @@ def test_cli_csv_batch_keeps_input_columns_and_adds_predictions(models_dir, tmp_
     assert preds["predicted_label"].tolist() == expected
 
 
+def test_cli_takes_a_checkpoint_path_too(models_dir, capsys):
+    assert cli.main(["predict", "--checkpoint", str(models_dir / "rnn.pt"), "день"]) == 0
+    assert "model rnn" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     (["текст", "--input", "in.csv"], "not both"),
     ([], "give texts"),
     (["--input", "in.csv", "--text-column", "body"], "no column 'body' (columns: text)"),
     (["--input", "missing.csv"], "missing.csv"),
 ])
-def test_cli_rejects_bad_input(models_dir, tmp_path, capsys, monkeypatch, args, message):
-    monkeypatch.chdir(tmp_path)
+def test_cli_rejects_bad_input(models_dir, capsys, args, message):
     pd.DataFrame({"text": ["a"]}).to_csv("in.csv", index=False)
-    assert cli.main(["predict", "--models-dir", str(models_dir), *args]) == 2
+    assert cli.main(["predict", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rnnlab: error: ") and message in err

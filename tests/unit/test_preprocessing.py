@@ -1,20 +1,18 @@
 """preprocess_texts: lemmas, stems, stopwords, the lemma cache and the worker processes."""
 
-import dataclasses
 import os
 
 import pytest
 from nltk.stem.snowball import SnowballStemmer
 
-import rnnlab.text
-from rnnlab.config import PreprocessConfig
-from rnnlab.lemmas import default_lemma_cache, read_lemma_cache
-from rnnlab.preprocessing import MIN_TEXTS_FOR_WORKERS, preprocess_texts
-from rnnlab.text import _morph
+import rnnlab.text.tokenizer
+from rnnlab.text.lemmas import _morph, default_lemma_cache, read_lemma_cache
+from rnnlab.text.preprocessing import MIN_TEXTS_FOR_WORKERS, preprocess_texts
+from tests.configs import text_config
 
 
-def cfg(**changes) -> PreprocessConfig:
-    return dataclasses.replace(PreprocessConfig(), **{"remove_stopwords": False, "workers": 1, **changes})
+def cfg(**changes):
+    return text_config(**{"remove_stopwords": False, **changes})
 
 
 def test_lemmatisation():
@@ -28,7 +26,7 @@ def test_placeholders_and_emoticons_pass_through_lemmatisation():
 
 
 def test_no_texts_give_no_documents():
-    assert preprocess_texts([], cfg(normalize="lemma", workers=2), frozenset()) == []
+    assert preprocess_texts([], cfg(normalize="lemma"), frozenset(), workers=2) == []
 
 
 def test_stemming():
@@ -64,8 +62,8 @@ def test_workers_give_the_same_documents_and_cache_as_one_process(tmp_path):
         if len(words) == 5 * 2 * MIN_TEXTS_FOR_WORKERS + 5:  # enough texts for two workers
             break
     texts = [" ".join(words[i : i + 5]) for i in range(0, len(words), 5)]
-    one = preprocess_texts(texts, cfg(normalize="lemma", workers=1), frozenset(), tmp_path / "one.tsv")
-    two = preprocess_texts(texts, cfg(normalize="lemma", workers=2), frozenset(), tmp_path / "two.tsv")
+    one = preprocess_texts(texts, cfg(normalize="lemma"), frozenset(), tmp_path / "one.tsv", workers=1)
+    two = preprocess_texts(texts, cfg(normalize="lemma"), frozenset(), tmp_path / "two.tsv", workers=2)
     assert two == one
     assert read_lemma_cache(tmp_path / "two.tsv") == read_lemma_cache(tmp_path / "one.tsv")
     forms = [form for doc in two for form in doc.split()]
@@ -119,13 +117,13 @@ def _die(token: str) -> str:
 
 
 def test_a_workers_error_is_raised_with_its_message(monkeypatch):
-    monkeypatch.setitem(rnnlab.text.NORMALIZERS, "none", _fail)  # the forked workers inherit it
+    monkeypatch.setitem(rnnlab.text.lemmas.NORMALIZERS, "none", _fail)  # the forked workers inherit it
     texts = ["кошки"] * (2 * MIN_TEXTS_FOR_WORKERS)
     with pytest.raises(RuntimeError, match="ValueError: cannot normalise 'а'"):
-        preprocess_texts(texts, cfg(normalize="none", workers=2), frozenset())
+        preprocess_texts(texts, cfg(normalize="none"), frozenset(), workers=2)
 
 
 def test_a_worker_that_dies_is_reported_not_waited_for(monkeypatch):
-    monkeypatch.setitem(rnnlab.text.NORMALIZERS, "none", _die)
+    monkeypatch.setitem(rnnlab.text.lemmas.NORMALIZERS, "none", _die)
     with pytest.raises(RuntimeError, match="exited without an answer"):
-        preprocess_texts(["кошки"] * (2 * MIN_TEXTS_FOR_WORKERS), cfg(normalize="none", workers=2), frozenset())
+        preprocess_texts(["кошки"] * (2 * MIN_TEXTS_FOR_WORKERS), cfg(normalize="none"), frozenset(), workers=2)

@@ -5,9 +5,9 @@ import contextlib
 import pytest
 import torch
 
-from rnnlab.config import ConfigError, ModelConfig, TrainerConfig, load_section
-from rnnlab.probe import ProbeConfig, cell_config, digit_sequences, fails_at, plot_probe, probe_table, run_probe
-from rnnlab.tracking import MemoryTracker
+from rnnlab.tasks.probe import cell_config, digit_sequences, fails_at, plot_probe, probe_table, run_probe
+from rnnlab.training.tracking import MemoryTracker
+from tests.configs import probe_config, probe_model_config, trainer_config
 
 
 @pytest.mark.parametrize("length", [1, 5, 80])
@@ -23,7 +23,7 @@ def test_labels_are_the_first_digit_and_ids_skip_pad_and_unk(length):
     ("rnn_tanh", "rnn", "tanh"), ("rnn_relu", "rnn", "relu"), ("lstm", "lstm", "tanh"), ("gru", "gru", "tanh"),
 ])
 def test_cell_names_map_to_unidirectional_last_state_models(name, cell, nonlinearity):
-    cfg = cell_config(ModelConfig(bidirectional=True, pooling="max"), name)
+    cfg = cell_config(probe_model_config(), name)
     assert (cfg.cell, cfg.nonlinearity, cfg.bidirectional, cfg.pooling) == (cell, nonlinearity, False, "last")
 
 
@@ -37,16 +37,10 @@ def test_a_cell_fails_at_the_shortest_length_under_the_threshold(accuracies, thr
     assert fails_at(accuracies, threshold) == expected
 
 
-def test_unknown_cells_in_params_are_rejected(tmp_path):
-    (tmp_path / "params.yaml").write_text("probe:\n  cells:\n    - lstm\n    - transformer\n")
-    with pytest.raises(ConfigError, match="transformer"):
-        load_section(tmp_path / "params.yaml", "probe", ProbeConfig)
-
-
 def test_the_sweep_opens_one_run_per_cell_and_length_plus_one_per_cell(tmp_path):
-    cfg = ProbeConfig(cells=("rnn_tanh", "gru"), lengths=(2, 4), train_length=2, train_size=64, val_size=32,
-                      test_size=50, model=ModelConfig(embedding_dim=4, hidden_size=4),
-                      trainer=TrainerConfig(device="cpu", epochs=1, batch_size=32, bucket_by_length=False))
+    cfg = probe_config(cells=("rnn_tanh", "gru"), lengths=(2, 4), train_length=2, train_size=64, val_size=32,
+                      test_size=50, model=probe_model_config(embedding_dim=4, hidden_size=4),
+                      trainer=trainer_config(device="cpu", epochs=1, batch_size=32, bucket_by_length=False))
     runs: dict[str, MemoryTracker] = {}
 
     def open_run(name):
@@ -66,18 +60,8 @@ def test_the_sweep_opens_one_run_per_cell_and_length_plus_one_per_cell(tmp_path)
 
 
 def test_the_same_seed_gives_the_same_results():
-    cfg = ProbeConfig(cells=("lstm",), lengths=(3,), train_length=3, train_size=64, val_size=32, test_size=50,
-                      model=ModelConfig(embedding_dim=4, hidden_size=4),
-                      trainer=TrainerConfig(device="cpu", epochs=1, batch_size=32, bucket_by_length=False))
+    cfg = probe_config(cells=("lstm",), lengths=(3,), train_length=3, train_size=64, val_size=32, test_size=50,
+                      model=probe_model_config(embedding_dim=4, hidden_size=4),
+                      trainer=trainer_config(device="cpu", epochs=1, batch_size=32, bucket_by_length=False))
     runs = [run_probe(cfg, lambda name: contextlib.nullcontext(MemoryTracker()), seed=1) for _ in range(2)]
     assert runs[0] == runs[1]
-
-
-@pytest.mark.parametrize("body, message", [
-    ("lengths:\n    - 5\n    - 0", "every length >= 1"),
-    ("lengths: []", "needs cells and lengths"),
-])
-def test_impossible_probe_settings_are_rejected_on_load(tmp_path, body, message):
-    (tmp_path / "params.yaml").write_text(f"probe:\n  {body}\n")
-    with pytest.raises(ConfigError, match=message):
-        load_section(tmp_path / "params.yaml", "probe", ProbeConfig)

@@ -8,10 +8,10 @@ from pathlib import Path
 import nltk
 import pytest
 
-from rnnlab.config import PreprocessConfig
-from rnnlab.text import END_OF_TEXT, NEGATIONS, load_stopwords, tokenize, tokenize_texts
+from rnnlab.text.tokenizer import END_OF_TEXT, NEGATIONS, load_stopwords, tokenize, tokenize_texts
+from tests.configs import text_config
 
-DEFAULT = PreprocessConfig()
+DEFAULT = text_config()
 
 
 @pytest.mark.parametrize(

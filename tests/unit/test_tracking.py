@@ -2,8 +2,8 @@
 
 import pytest
 
-from rnnlab import tracking
-from rnnlab.tracking import MemoryTracker, context_tags, mlflow_run
+from rnnlab.training import tracking
+from rnnlab.training.tracking import MemoryTracker, context_tags, mlflow_run
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rnnlab.vocab import PAD, UNK, Vocab, build_vocab
+from rnnlab.text.vocab import PAD, UNK, Vocab, build_vocab
 
 DOCS = [["b", "a", "c"], ["a", "b", "d"], ["a", "e"], ["c"]]  # a:3, b:2, c:2, d:1, e:1
 

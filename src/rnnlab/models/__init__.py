@@ -1,0 +1,1 @@
+"""Networks: recurrent cells, the text classifier, the character language model, embeddings, sampling."""

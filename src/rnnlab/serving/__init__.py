@@ -1,0 +1,1 @@
+"""Using trained models: predictions on raw text, MLflow pyfunc models, the review report."""

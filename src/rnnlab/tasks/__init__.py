@@ -1,0 +1,1 @@
+"""The tasks: TF-IDF baseline, model zoo, surnames, character LM, memory probe."""

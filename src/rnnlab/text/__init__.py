@@ -1,0 +1,1 @@
+"""Text to tensors: normalising and tokenizing, lemmas, preprocessing, vocabularies, features, batches."""

@@ -1,0 +1,1 @@
+"""Training: the one loop, its objectives, checkpoints, metrics, tracking, evaluation and reports."""

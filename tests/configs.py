@@ -1,0 +1,106 @@
+"""Configs for tests: explicit values, overridden per test (the library itself has no defaults)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnnlab.config import (
+    ClassifierConfig,
+    GeneratorConfig,
+    LMConfig,
+    LMTrainerConfig,
+    LocalCsvConfig,
+    ModelConfig,
+    PrepareConfig,
+    PreprocessConfig,
+    ProbeConfig,
+    ProbeModelConfig,
+    SampleConfig,
+    SplitConfig,
+    TextConfig,
+    TrainerConfig,
+)
+from rnnlab.models import classifier as _classifier  # noqa: F401  (the registries ModelConfig's choices come from)
+from rnnlab.text import lemmas as _lemmas  # noqa: F401
+
+MODEL = dict(cell="lstm", nonlinearity="tanh", embedding_dim=128, hidden_size=128, num_layers=1, bidirectional=False,
+             pooling="last", packed=True, embedding_dropout=0.0, dropout=0.0, recurrent_dropout=0.0, init="default",
+             learned_init_state=False, embeddings="scratch", freeze_embeddings=False)
+TRAINER = dict(device="cpu", epochs=10, batch_size=64, bucket_by_length=True, pad_to_max_len=False, lr=2e-3,
+               weight_decay=0.0, clip_grad_norm=1.0, patience=3, class_weight="none", num_threads=1)
+TEXT = dict(lowercase=True, replace_urls=True, replace_mentions=True, replace_numbers=True, remove_stopwords=True,
+            keep_negations=True, normalize="lemma")
+LM = dict(embedding_dim=64, hidden_size=256, num_layers=2, dropout=0.2)
+LM_TRAINER = dict(device="cpu", steps=1800, lr=0.003, clip_grad_norm=1.0, eval_every=200, num_threads=1)
+
+
+def model_config(**overrides: Any) -> ModelConfig:
+    return ModelConfig(**{**MODEL, **overrides})
+
+
+def trainer_config(**overrides: Any) -> TrainerConfig:
+    return TrainerConfig(**{**TRAINER, **overrides})
+
+
+def text_config(**overrides: Any) -> TextConfig:
+    return TextConfig(**{**TEXT, **overrides})
+
+
+def preprocess_config(workers: int = 2, **overrides: Any) -> PreprocessConfig:
+    return PreprocessConfig(text_config(**overrides), workers)
+
+
+def lm_config(**overrides: Any) -> LMConfig:
+    return LMConfig(**{**LM, **overrides})
+
+
+def lm_trainer_config(**overrides: Any) -> LMTrainerConfig:
+    return LMTrainerConfig(**{**LM_TRAINER, **overrides})
+
+
+def sample_config(**overrides: Any) -> SampleConfig:
+    return SampleConfig(**{**dict(prime="\n", length=500, temperature=0.8, top_k=5), **overrides})
+
+
+def local_csv_config(**overrides: Any) -> LocalCsvConfig:
+    return LocalCsvConfig(**{**dict(path="", text_column="text", label_column="label", split_column="",
+                                    test_size=0.2), **overrides})
+
+
+def prepare_config(**overrides: Any) -> PrepareConfig:
+    values = dict(corpus="rusentiment", label_map={"positive": "positive", "negative": "negative", "neutral": "neutral"},
+                  val_size=0.1, local_csv=local_csv_config(), max_rows_per_split=0)
+    return PrepareConfig(**{**values, **overrides})
+
+
+def split_config(**overrides: Any) -> SplitConfig:
+    return SplitConfig(**{**dict(val_size=0.1, test_size=0.1), **overrides})
+
+
+def classifier_config(**overrides: Any) -> ClassifierConfig:
+    values = dict(max_len=20, min_char_freq=2, trainer=trainer_config(class_weight="balanced"),
+                  model=model_config(embedding_dim=64, hidden_size=128, bidirectional=True))
+    return ClassifierConfig(**{**values, **overrides})
+
+
+def generator_config(**overrides: Any) -> GeneratorConfig:
+    values = dict(batch_size=64, max_length=20, model=lm_config(embedding_dim=32, hidden_size=128, num_layers=1,
+                                                                 dropout=0.1),
+                  trainer=lm_trainer_config(steps=2500, eval_every=250), temperature=0.5, samples=100,
+                  languages=("Russian", "German", "Japanese"))
+    return GeneratorConfig(**{**values, **overrides})
+
+
+def probe_model_config(**overrides: Any) -> ProbeModelConfig:
+    values = {k: v for k, v in MODEL.items() if k not in ("cell", "nonlinearity", "bidirectional", "pooling")}
+    return ProbeModelConfig(**{**values, **dict(embedding_dim=16, hidden_size=32, packed=False, init="keras"),
+                               **overrides})
+
+
+def probe_config(**overrides: Any) -> ProbeConfig:
+    from rnnlab.tasks import probe  # noqa: F401  (the probe_cell registry)
+
+    values = dict(cells=("rnn_tanh", "rnn_relu", "lstm", "gru"), lengths=(5, 10, 20, 40, 80), train_length=10,
+                  train_size=4000, val_size=500, test_size=1000, fail_below=0.5, model=probe_model_config(),
+                  trainer=trainer_config(epochs=15, batch_size=64, lr=0.005, patience=15, bucket_by_length=False))
+    return ProbeConfig(**{**values, **overrides})

@@ -1,0 +1,129 @@
+"""dvc.yaml lists, for every stage, exactly the library modules its script imports, and only params it loads.
+
+A missing module is a wrong result (an edit that changes a stage's output would not rerun it); a spurious
+one is wasted hours (an edit that cannot change it would). Both are derived here from the code itself.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[2]
+LIBRARY = ROOT / "src"
+STAGES = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+
+
+def module_file(name: str) -> Path | None:
+    """The file of module `rnnlab...` (a package's __init__.py), None if `name` is no module."""
+    base = LIBRARY.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The rnnlab modules a file imports anywhere in it, each with the packages above it."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        for name in names:
+            if name.split(".")[0] == "rnnlab" and module_file(name):
+                parts = name.split(".")
+                found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return found
+
+
+def import_closure(script: Path) -> set[Path]:
+    """Every library file that running `script` imports."""
+    seen: set[str] = set()
+    todo = list(imported_modules(script))
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(imported_modules(module_file(name)))
+    return {module_file(name) for name in seen}
+
+
+def stage_script(definition: dict) -> Path:
+    match = re.match(r"python (stages/\S+\.py)", definition["cmd"])
+    assert match, f"stage command does not run a stage script: {definition['cmd']}"
+    return ROOT / match.group(1)
+
+
+def definitions() -> list[tuple[str, dict]]:
+    return [(name, stage.get("do", stage)) for name, stage in STAGES.items()]
+
+
+@pytest.mark.parametrize(("name", "definition"), definitions(), ids=[name for name, _ in definitions()])
+def test_stage_lists_exactly_the_library_modules_it_imports(name, definition):
+    script = stage_script(definition)
+    expected = sorted(str(p.relative_to(ROOT)) for p in import_closure(script))
+    listed = sorted(d for d in definition["deps"] if d.startswith("src/"))
+    missing, spurious = sorted(set(expected) - set(listed)), sorted(set(listed) - set(expected))
+    assert not missing and not spurious, (
+        f"dvc.yaml stage {name}: missing deps {missing}, spurious deps {spurious}; it imports:\n      - "
+        + "\n      - ".join(expected))
+    assert str(script.relative_to(ROOT)) in definition["deps"], f"{name}: its script is not a dep"
+
+
+@pytest.mark.parametrize(("name", "definition"), definitions(), ids=[name for name, _ in definitions()])
+def test_stage_lists_exactly_the_params_it_loads(name, definition):
+    """The keys a stage script loads (`load_section(args.params, KEY)`) are the params dvc.yaml lists."""
+    loaded = set()
+    for node in ast.walk(ast.parse(stage_script(definition).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "load_section":
+            key = node.args[1]
+            if isinstance(key, ast.JoinedStr):  # f"train.{args.name}": the foreach item
+                loaded.add("".join(v.value if isinstance(v, ast.Constant) else "${key}" for v in key.values))
+            else:
+                loaded.add(key.value)
+    assert loaded == set(definition.get("params", [])), f"{name}: loads {sorted(loaded)}"
+
+
+def test_the_import_closure_follows_imports_inside_packages(tmp_path):
+    """The closure holds the package __init__ files and what imported modules import in turn."""
+    script = tmp_path / "stage.py"
+    script.write_text("from rnnlab.training.checkpoint import load_checkpoint\n", encoding="utf-8")
+    closure = {str(p.relative_to(LIBRARY)) for p in import_closure(script)}
+    assert {"rnnlab/__init__.py", "rnnlab/training/__init__.py", "rnnlab/training/checkpoint.py",
+            "rnnlab/models/classifier.py", "rnnlab/config.py"} <= closure
+    assert "rnnlab/serving/review.py" not in closure
+
+
+@pytest.mark.parametrize(("name", "definition"), definitions(), ids=[name for name, _ in definitions()])
+def test_stage_loads_its_params_with_only_what_it_imports(name, definition):
+    """A choice is checked against the registry of the module implementing it: the stage must import it."""
+    script = stage_script(definition)
+    imports = [ast.unparse(node) for node in ast.parse(script.read_text(encoding="utf-8")).body
+               if isinstance(node, ast.Import | ast.ImportFrom)]
+    item = next(iter(definition_items(name)), "")
+    keys = [key.replace("${key}", item) for key in definition.get("params", [])]
+    code = "\n".join([*imports, "from rnnlab.config import load_section",
+                      *(f"load_section({str(ROOT / 'params.yaml')!r}, {key!r})" for key in keys)])
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def definition_items(name: str) -> list[str]:
+    """The foreach items of a stage (`train` -> the model names in params.yaml), none for a plain stage."""
+    source = STAGES[name].get("foreach")
+    if source is None:
+        return []
+    params = YAML(typ="safe").load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    node = params
+    for part in source.strip("${} ").split("."):
+        node = node[part]
+    return list(node)
