@@ -1,0 +1,39 @@
+"""Commands read checkpoint paths from dvc.yaml: the stage's outs, a foreach item filled in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rnnlab.serving.outputs import model_checkpoint, stage_outs, trained_models
+
+ROOT = Path(__file__).resolve().parents[2]
+DVC_YAML = ROOT / "dvc.yaml"
+
+
+def test_a_foreach_stage_gets_its_item_and_a_plain_stage_its_outs():
+    assert model_checkpoint("train@lstm", DVC_YAML) == Path("data/models/lstm.pt")
+    assert model_checkpoint("names_classify", DVC_YAML) == Path("data/chars/names_classifier.pt")
+    assert model_checkpoint("charlm_train", DVC_YAML) == Path("data/chars/charlm.pt")
+    assert Path("reports/chars/names_classifier.md") in stage_outs("names_classify", DVC_YAML)
+
+
+@pytest.mark.parametrize("stage", ["nosuch", "train", "names_classify@x"])
+def test_an_unknown_stage_or_a_wrong_item_form_is_named(stage):
+    with pytest.raises(KeyError, match="has no stage"):
+        stage_outs(stage, DVC_YAML)
+
+
+def test_a_stage_without_exactly_one_checkpoint_is_an_error():
+    with pytest.raises(KeyError, match="declares 0 .pt checkpoints"):
+        model_checkpoint("evaluate", DVC_YAML)
+
+
+def test_a_missing_dvc_yaml_says_where_to_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run from the repository root"):
+        stage_outs("train@lstm", tmp_path / "dvc.yaml")
+
+
+def test_the_trained_models_are_the_train_entries_of_params():
+    assert trained_models(ROOT / "params.yaml") == ["rnn", "lstm", "gru"]
