@@ -29,4 +29,5 @@ def test_dvc_status_finds_no_stage_whose_code_params_or_command_changed():
                 found = {path: change for path, change in changes.items() if change != "deleted"}
                 if found:
                     differing.setdefault(stage, []).append({kind: found})
-    assert not differing, f"dvc.lock disagrees with the code or params; rerun these stages: {differing}"
+    summary = "\n".join(f"  {stage}: {str(changes)[:300]}" for stage, changes in differing.items())
+    assert not differing, f"dvc.lock disagrees with the code or params; rerun these {len(differing)} stages:\n{summary}"
