@@ -12,10 +12,8 @@ from rnnlab.config import (
     LocalCsvConfig,
     ModelConfig,
     PrepareConfig,
-    PreprocessConfig,
     ProbeConfig,
     ProbeModelConfig,
-    SampleConfig,
     SplitConfig,
     TextConfig,
     TrainerConfig,
@@ -46,20 +44,12 @@ def text_config(**overrides: Any) -> TextConfig:
     return TextConfig(**{**TEXT, **overrides})
 
 
-def preprocess_config(workers: int = 2, **overrides: Any) -> PreprocessConfig:
-    return PreprocessConfig(text_config(**overrides), workers)
-
-
 def lm_config(**overrides: Any) -> LMConfig:
     return LMConfig(**{**LM, **overrides})
 
 
 def lm_trainer_config(**overrides: Any) -> LMTrainerConfig:
     return LMTrainerConfig(**{**LM_TRAINER, **overrides})
-
-
-def sample_config(**overrides: Any) -> SampleConfig:
-    return SampleConfig(**{**dict(prime="\n", length=500, temperature=0.8, top_k=5), **overrides})
 
 
 def local_csv_config(**overrides: Any) -> LocalCsvConfig:
