@@ -55,7 +55,7 @@ def stage_commands(work: Path, params: Path, nltk_data: Path) -> dict[str, list[
                       "--vocab", str(work / "vocab.json"), "--tensors", str(work / "tensors.pt")],
         "train": [py, "stages/train.py", *p, "--name", "scale", "--vocab", str(work / "vocab.json"), "--tensors",
                   str(work / "tensors.pt"), "--nltk-data", str(nltk_data), "--checkpoint", str(work / "scale.pt"),
-                  "--history", str(work / "history.json"), "--run-record", str(work / "run.json")],
+                  "--run-record", str(work / "run.json"), "--state-dir", str(work / "state")],
     }
 
 
@@ -99,7 +99,7 @@ def imdb_point(root: Path, args: argparse.Namespace) -> dict[str, dict]:
     csv = write_imdb_csv(args.imdb, args.imdb_rows, work / "imdb.csv")
     overrides = {"prepare.corpus": "local_csv", "prepare.label_map": {"pos": "positive", "neg": "negative"},
                  "prepare.local_csv": {"path": str(csv), "text_column": "text", "label_column": "label",
-                                       "split_column": "split", "test_size": 0.2},
+                                       "split_column": "split", "test_size": 0.2, "encoding": "utf-8"},
                  "prepare.max_rows_per_split": 0, "featurize.max_len": args.imdb_max_len}
     params = write_params(args.params, work / "params.yaml", args, overrides)
     return run_point(work, params, STEPS, args)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from rnnlab.config import load_section
 from rnnlab.data.files import atomic_path
+from rnnlab.process import run_stage
 from rnnlab.tasks.charlm import sample_text
 from rnnlab.training.checkpoint import load_checkpoint
 
@@ -27,4 +28,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -7,6 +7,7 @@ from pathlib import Path
 from rnnlab.config import load_section
 from rnnlab.data.corpora import get_corpus
 from rnnlab.data.download import fetch_corpus, unpack_nltk_stopwords
+from rnnlab.process import run_stage
 
 
 def main() -> None:
@@ -25,4 +26,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -7,6 +7,7 @@ from pathlib import Path
 from rnnlab.config import load_section
 from rnnlab.data.corpora import get_corpus
 from rnnlab.data.download import fetch_corpus
+from rnnlab.process import run_stage
 
 
 def main() -> None:
@@ -23,4 +24,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

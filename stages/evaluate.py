@@ -9,12 +9,13 @@ import pandas as pd
 
 from rnnlab.config import load_section
 from rnnlab.data.files import read_json, write_json
+from rnnlab.process import run_stage
 from rnnlab.text.features import load_features
 from rnnlab.training.checkpoint import load_checkpoint
 from rnnlab.training.classification import predict_logits
 from rnnlab.training.evaluation import ModelResult, trained_checkpoints, write_reports
 from rnnlab.training.metrics import majority_baseline, score
-from rnnlab.training.tracking import mlflow_run
+from rnnlab.training.tracking import annotate_run
 
 
 def main() -> None:
@@ -56,7 +57,7 @@ def main() -> None:
         if stage not in run_ids:
             print(f"{r.name:>8}: no run record of stage {stage} in {args.runs}, test scores not logged to MLflow")
             continue
-        with mlflow_run(r.name, os.environ, run_id=run_ids[stage]) as tracker:
+        with annotate_run(run_ids[stage], os.environ) as tracker:
             per_class = {f"test_f1_{c}": v["f1"] for c, v in r.scores["per_class"].items()}
             tracker.log_metrics({"test_accuracy": r.scores["accuracy"], "test_macro_f1": r.scores["macro_f1"], **per_class})
             tracker.log_artifact(args.reports / "figures" / f"confusion_{r.name}.png", "plots")
@@ -65,4 +66,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

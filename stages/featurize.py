@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from rnnlab.config import load_section
+from rnnlab.process import run_stage
 from rnnlab.text.features import featurize, save_features
 
 
@@ -28,4 +29,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

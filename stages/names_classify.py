@@ -9,11 +9,13 @@ import torch
 
 from rnnlab.config import flatten, load_section
 from rnnlab.data.files import atomic_path, write_json
+from rnnlab.process import run_stage
 from rnnlab.tasks.names import classifier_markdown, evaluate_classifier, train_classifier
 from rnnlab.training.checkpoint import save_checkpoint
 from rnnlab.training.loop import set_seed
 from rnnlab.training.metrics import majority_baseline
 from rnnlab.training.reports import plot_confusion
+from rnnlab.training.resume import StageState, fingerprint
 from rnnlab.training.tracking import mlflow_run
 
 
@@ -27,15 +29,18 @@ def main() -> None:
     parser.add_argument("--report", type=Path, required=True, help="markdown table")
     parser.add_argument("--confusion", type=Path, required=True, help="PNG")
     parser.add_argument("--run-record", type=Path, required=True, help="JSON: MLflow run id and timings")
+    parser.add_argument("--state-dir", type=Path, required=True, help="resumable training state (outside DVC outs)")
     args = parser.parse_args()
 
     cfg, seed = load_section(args.params, "names.classifier"), load_section(args.params, "seed")
     torch.set_num_threads(cfg.trainer.num_threads)
     set_seed(seed)
     frame = pd.read_csv(args.names, dtype=str, keep_default_na=False)
-    with mlflow_run("names-classifier", os.environ, stage="names_classify", experiment="rnnlab-names") as tracker:
+    state = StageState(args.state_dir, "names_classify", fingerprint(cfg, seed, files=[args.names]))
+    run = state.run()
+    with mlflow_run("names-classifier", os.environ, stage="names_classify", experiment="rnnlab-names", run_id=run.run_id) as tracker:
         tracker.log_params({"seed": seed, **flatten(cfg)})
-        clf, result = train_classifier(frame, cfg, tracker, seed)
+        clf, result = train_classifier(frame, cfg, tracker, seed, run)
         test = frame[frame["split"] == "test"]
         scores = evaluate_classifier(clf, test)
         train_ids = [clf.classes.index(x) for x in frame.loc[frame["split"] == "train", "language"]]
@@ -50,8 +55,9 @@ def main() -> None:
         for path in (args.report, args.confusion):
             tracker.log_artifact(path, "report")
         write_json(args.run_record, {"stage": "names_classify", "run_id": tracker.run_id, "timings": result.timings})
+    state.clear()
     print(f"test accuracy {scores['accuracy']:.4f}, macro-F1 {scores['macro_f1']:.4f}")
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -9,9 +9,11 @@ import torch
 
 from rnnlab.config import flatten, load_section
 from rnnlab.data.files import atomic_path, write_json
+from rnnlab.process import run_stage
 from rnnlab.tasks.names import generate_names, generator_markdown, judge_samples, train_generator
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.loop import set_seed
+from rnnlab.training.resume import StageState, fingerprint
 from rnnlab.training.tracking import mlflow_run
 
 
@@ -24,15 +26,18 @@ def main() -> None:
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--report", type=Path, required=True, help="markdown with samples")
     parser.add_argument("--run-record", type=Path, required=True, help="JSON: MLflow run id and timings")
+    parser.add_argument("--state-dir", type=Path, required=True, help="resumable training state (outside DVC outs)")
     args = parser.parse_args()
 
     cfg, seed = load_section(args.params, "names.generator"), load_section(args.params, "seed")
     torch.set_num_threads(cfg.trainer.num_threads)
     set_seed(seed)
     frame = pd.read_csv(args.names, dtype=str, keep_default_na=False)
-    with mlflow_run("names-generator", os.environ, stage="names_generate", experiment="rnnlab-names") as tracker:
+    state = StageState(args.state_dir, "names_generate", fingerprint(cfg, seed, files=[args.names, args.classifier]))
+    run = state.run()
+    with mlflow_run("names-generator", os.environ, stage="names_generate", experiment="rnnlab-names", run_id=run.run_id) as tracker:
         tracker.log_params({"seed": seed, **flatten(cfg)})
-        ckpt, result = train_generator(frame, cfg, tracker, seed)
+        ckpt, result = train_generator(frame, cfg, tracker, seed, run)
         save_checkpoint(args.checkpoint, ckpt)
         samples = {lang: generate_names(ckpt, lang, cfg.samples, cfg.temperature, seed) for lang in cfg.languages}
         known = set(frame.loc[frame["split"] == "train", "name"])
@@ -44,9 +49,10 @@ def main() -> None:
             tmp.write_text(generator_markdown(report, cfg.temperature), encoding="utf-8")
         tracker.log_artifact(args.report, "report")
         write_json(args.run_record, {"stage": "names_generate", "run_id": tracker.run_id, "timings": result.timings})
+    state.clear()
     for lang, r in report.items():
         print(f"{lang}: novel {r['novel']:.2f}, accepted {r['accepted']:.2f}: {', '.join(r['samples'][:8])}")
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -8,6 +8,7 @@ import pandas as pd
 from rnnlab.config import load_section
 from rnnlab.data.files import atomic_path, write_json
 from rnnlab.data.names import read_names, split_names
+from rnnlab.process import run_stage
 
 
 def main() -> None:
@@ -33,4 +34,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

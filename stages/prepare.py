@@ -6,6 +6,7 @@ from pathlib import Path
 from rnnlab.config import load_section
 from rnnlab.data.datasets import prepare, split_stats
 from rnnlab.data.files import atomic_path, write_json
+from rnnlab.process import run_stage
 
 
 def main() -> None:
@@ -26,4 +27,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -8,6 +8,7 @@ import pandas as pd
 
 from rnnlab.config import load_section
 from rnnlab.data.files import atomic_path
+from rnnlab.process import run_stage
 from rnnlab.text.lemmas import default_lemma_cache
 from rnnlab.text.preprocessing import preprocess_texts
 from rnnlab.text.tokenizer import load_stopwords
@@ -38,4 +39,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

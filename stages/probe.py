@@ -9,7 +9,9 @@ import torch
 
 from rnnlab.config import load_section
 from rnnlab.data.files import atomic_path, write_json
+from rnnlab.process import run_stage
 from rnnlab.tasks.probe import plot_probe, probe_table, run_probe
+from rnnlab.training.resume import StageState, fingerprint
 from rnnlab.training.tracking import mlflow_run
 
 
@@ -19,21 +21,24 @@ def main() -> None:
     parser.add_argument("--metrics", type=Path, required=True, help="JSON: accuracy by cell and length")
     parser.add_argument("--table", type=Path, required=True, help="markdown")
     parser.add_argument("--plot", type=Path, required=True, help="PNG")
+    parser.add_argument("--state-dir", type=Path, required=True, help="resumable training state (outside DVC outs)")
     args = parser.parse_args()
 
     cfg, seed = load_section(args.params, "probe"), load_section(args.params, "seed")
     torch.set_num_threads(cfg.trainer.num_threads)
 
-    def open_run(name: str) -> contextlib.AbstractContextManager:
-        return mlflow_run(name, os.environ, stage="probe", experiment="rnnlab-memory")
+    def open_run(name: str, run_id: str | None) -> contextlib.AbstractContextManager:
+        return mlflow_run(name, os.environ, stage="probe", experiment="rnnlab-memory", run_id=run_id)
 
-    results = run_probe(cfg, open_run, seed)
+    state = StageState(args.state_dir, "probe", fingerprint(cfg, seed))
+    results = run_probe(cfg, open_run, seed, state)
     write_json(args.metrics, results)
     with atomic_path(args.table) as tmp:
         tmp.write_text(probe_table(results, cfg.train_length), encoding="utf-8")
     plot_probe(results, cfg.train_length, args.plot)
+    state.clear()
     print(probe_table(results, cfg.train_length))
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

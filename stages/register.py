@@ -8,6 +8,7 @@ import torch
 
 from rnnlab.config import load_section
 from rnnlab.data.files import read_json, write_json
+from rnnlab.process import run_stage
 from rnnlab.serving.pyfunc import register_classifiers
 from rnnlab.training.evaluation import trained_checkpoints
 
@@ -38,4 +39,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

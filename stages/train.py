@@ -10,12 +10,14 @@ import torch
 from rnnlab.config import load_section
 from rnnlab.data.files import sha256_file, write_json
 from rnnlab.models.classifier import count_parameters
+from rnnlab.process import run_stage
 from rnnlab.text import lemmas  # noqa: F401  (the normalize choices preprocess.text is checked against)
 from rnnlab.text.features import load_features
 from rnnlab.text.tokenizer import load_stopwords
 from rnnlab.text.vocab import Vocab
 from rnnlab.training.checkpoint import Checkpoint, save_checkpoint
 from rnnlab.training.classification import train_classifier
+from rnnlab.training.resume import StageState, fingerprint
 from rnnlab.training.tracking import mlflow_run
 
 
@@ -27,8 +29,8 @@ def main() -> None:
     parser.add_argument("--tensors", type=Path, required=True)
     parser.add_argument("--nltk-data", type=Path, required=True, help="the stopwords travel in the checkpoint")
     parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--history", type=Path, required=True)
     parser.add_argument("--run-record", type=Path, required=True, help="JSON: MLflow run id and epoch timings")
+    parser.add_argument("--state-dir", type=Path, required=True, help="resumable training state (outside DVC outs)")
     args = parser.parse_args()
 
     trainer, seed = load_section(args.params, "trainer"), load_section(args.params, "seed")
@@ -38,21 +40,26 @@ def main() -> None:
     splits, classes = load_features(args.tensors)
     vocab = Vocab.load(args.vocab)
 
-    with mlflow_run(args.name, os.environ, stage=f"train@{args.name}") as tracker:
+    stopwords = sorted(load_stopwords(args.nltk_data, text.keep_negations))
+    stage = f"train@{args.name}"
+    state = StageState(args.state_dir, stage, fingerprint(trainer, seed, model_cfg, text, max_len, stopwords,
+                                                          files=[args.tensors, args.vocab]))
+    run = state.run()
+    with mlflow_run(args.name, os.environ, stage=stage, run_id=run.run_id) as tracker:
         tracker.set_tags({"data.tensors.sha256": sha256_file(args.tensors), "data.vocab.sha256": sha256_file(args.vocab)})
-        model, result = train_classifier(model_cfg, trainer, list(vocab.itos), splits, len(classes), tracker, seed)
+        model, result = train_classifier(model_cfg, trainer, list(vocab.itos), splits, len(classes), tracker, seed, run)
         meta = {
             "name": args.name, "best_epoch": result.best_position, "n_parameters": count_parameters(model),
             "val_macro_f1": result.best["val_macro_f1"], "history": result.history,
             "preprocess": dataclasses.asdict(text), "max_len": max_len,
-            "stopwords": sorted(load_stopwords(args.nltk_data, text.keep_negations)),
+            "stopwords": stopwords,
         }
         save_checkpoint(args.checkpoint, Checkpoint("classifier", model_cfg, model, vocab, classes, meta))
-        write_json(args.history, result.history)
         tracker.log_artifact(args.checkpoint, "checkpoint")
-        write_json(args.run_record, {"stage": f"train@{args.name}", "run_id": tracker.run_id, "timings": result.timings})
+        write_json(args.run_record, {"stage": stage, "run_id": tracker.run_id, "timings": result.timings})
+    state.clear()
     print(f"{args.name}: best epoch {result.best_position}, val macro-F1 {result.best['val_macro_f1']:.4f}")
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

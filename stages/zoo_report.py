@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from rnnlab.data.files import atomic_path, read_json
+from rnnlab.process import run_stage
 from rnnlab.tasks.zoo import report_rows
 from rnnlab.training.reports import markdown_table, plot_variants
 from rnnlab.training.tracking import mlflow_run
@@ -56,4 +57,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,39 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcignore", ".gitignore", "Makefile"]
+
+
+MODELS = ("rnn", "lstm", "gru")
+WORDS = {
+    "positive": ["прекрасный", "отличный", "люблю", "радость", "спасибо", ")))"],
+    "negative": ["ужасный", "плохой", "ненавижу", "грусть", "обидно", "((("],
+    "neutral": ["вторник", "автобус", "отчёт", "улица", "погода", "таблица"],
+}
+FILLER = ["сегодня", "мы", "город", "вечер", "работа", "дом", "кино", "друг"]
+
+
+def write_tiny_corpus(path: Path, n: int = 240) -> None:
+    """A CSV whose label is given by a cue word among filler words, with quoted line breaks."""
+    rng = random.Random(0)
+    lines = ["text,label"]
+    for i in range(n):
+        label = list(WORDS)[i % 3]
+        words = rng.sample(FILLER, 4) + [rng.choice(WORDS[label])]
+        rng.shuffle(words)
+        lines.append(f'"{" ".join(words[:2])}\n{" ".join(words[2:])} {i}",{label}')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+TINY_MODEL = {"embedding_dim": 16, "hidden_size": 16, "bidirectional": False, "pooling": "max", "embedding_dropout": 0.0,
+              "dropout": 0.0}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def base_model(**overrides) -> dict:

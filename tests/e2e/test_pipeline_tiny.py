@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -15,32 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import VENV_BIN, base_model, make_repo, pipeline_env, run
-
-MODELS = ("rnn", "lstm", "gru")
-WORDS = {
-    "positive": ["прекрасный", "отличный", "люблю", "радость", "спасибо", ")))"],
-    "negative": ["ужасный", "плохой", "ненавижу", "грусть", "обидно", "((("],
-    "neutral": ["вторник", "автобус", "отчёт", "улица", "погода", "таблица"],
-}
-FILLER = ["сегодня", "мы", "город", "вечер", "работа", "дом", "кино", "друг"]
-
-
-def write_tiny_corpus(path: Path, n: int = 240) -> None:
-    """A CSV whose label is given by a cue word among filler words, with quoted line breaks."""
-    rng = random.Random(0)
-    lines = ["text,label"]
-    for i in range(n):
-        label = list(WORDS)[i % 3]
-        words = rng.sample(FILLER, 4) + [rng.choice(WORDS[label])]
-        rng.shuffle(words)
-        lines.append(f'"{" ".join(words[:2])}\n{" ".join(words[2:])} {i}",{label}')
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-TINY_MODEL = {"embedding_dim": 16, "hidden_size": 16, "bidirectional": False, "pooling": "max", "embedding_dropout": 0.0,
-              "dropout": 0.0}
+from .conftest import (
+    MODELS, TINY_MODEL, VENV_BIN, base_model, free_port, make_repo, pipeline_env, run, write_tiny_corpus,
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +56,9 @@ def test_repro_writes_metrics_for_every_model(tiny_repo):
     assert {p.name for p in (repo / "reports" / "figures").iterdir()} >= {
         "learning_curves.png", *(f"confusion_{m}.png" for m in (*MODELS, "tfidf"))
     }
+    for name in MODELS:  # the learning curves DVC plots, from the checkpoints
+        history = json.loads((repo / "reports" / "history" / f"{name}.json").read_text())
+        assert [row["epoch"] for row in history] == [1, 2, 3] and all("val_macro_f1" in row for row in history)
     stats = json.loads((repo / "metrics" / "prepare.json").read_text())
     assert sum(sum(c.values()) for c in stats.values()) == 240
 
@@ -107,7 +85,7 @@ def _status(repo: Path, env: dict) -> dict:
 @pytest.mark.parametrize(("module", "stale"), [
     ("serving/review.py", set()),  # imported by no stage
     # the stages that import the tokenizer; the rest follow only if preprocess's output changes
-    ("text/tokenizer.py", {"preprocess", "train@rnn", "train@lstm", "train@gru", "register"}),
+    ("text/tokenizer.py", {"preprocess", "tfidf", "train@rnn", "train@lstm", "train@gru", "register"}),
 ])
 def test_an_edit_marks_exactly_the_stages_that_import_the_module(tiny_repo, module, stale):
     repo, env, _ = tiny_repo
@@ -133,12 +111,6 @@ def test_second_repro_is_up_to_date_and_one_param_reruns_one_model(tiny_repo):
     assert ran == {"train@gru", "evaluate", "register"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
@@ -146,7 +118,7 @@ def _get(url: str) -> dict:
 
 def test_make_ui_serves_the_runs_with_metrics_and_artifacts(tiny_repo):
     repo, env, _ = tiny_repo
-    port = _free_port()
+    port = free_port()
     # the copy has no .venv of its own: point make at the one running these tests
     server = subprocess.Popen(["make", "-s", "ui", f"PORT={port}", f"VENV={VENV_BIN.parent}"], cwd=repo, env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -109,7 +109,7 @@ def test_charlm_stages_train_then_sample_from_params(tmp_path):
 
     stage("charlm_train", "--raw", str(tmp_path / "raw"), "--checkpoint", str(tmp_path / "lm.pt"),
           "--metrics", str(tmp_path / "m.json"), "--history", str(tmp_path / "h.json"),
-          "--run-record", str(tmp_path / "runs" / "charlm.json"))
+          "--run-record", str(tmp_path / "runs" / "charlm.json"), "--state-dir", str(tmp_path / "state"))
     stage("charlm_sample", "--checkpoint", str(tmp_path / "lm.pt"), "--out", str(tmp_path / "sample.txt"))
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["corpus"] == "tinyshakespeare" and math.isfinite(metrics["val_bpc"])

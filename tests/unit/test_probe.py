@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from rnnlab.tasks.probe import cell_config, digit_sequences, fails_at, plot_probe, probe_table, run_probe
+from rnnlab.training.resume import StageState
 from rnnlab.training.tracking import MemoryTracker
 from tests.configs import probe_config, probe_model_config, trainer_config
 
@@ -43,11 +44,11 @@ def test_the_sweep_opens_one_run_per_cell_and_length_plus_one_per_cell(tmp_path)
                       trainer=trainer_config(device="cpu", epochs=1, batch_size=32, bucket_by_length=False))
     runs: dict[str, MemoryTracker] = {}
 
-    def open_run(name):
+    def open_run(name, run_id):
         runs[name] = MemoryTracker()
         return contextlib.nullcontext(runs[name])
 
-    results = run_probe(cfg, open_run, seed=0)
+    results = run_probe(cfg, open_run, seed=0, state=StageState(tmp_path / "state", "probe", "fp"))
     assert sorted(runs) == ["gru-L2", "gru-L4", "gru-train2", "rnn_tanh-L2", "rnn_tanh-L4", "rnn_tanh-train2"]
     assert runs["gru-L4"].params["train_length"] == 4 and runs["gru-train2"].params["model.cell"] == "gru"
     assert set(results["sweep"]["gru"]) == {2, 4} and set(results["generalization"]["rnn_tanh"]) == {2, 4}
@@ -59,9 +60,38 @@ def test_the_sweep_opens_one_run_per_cell_and_length_plus_one_per_cell(tmp_path)
     assert (tmp_path / "probe.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_the_same_seed_gives_the_same_results():
+def test_the_same_seed_gives_the_same_results(tmp_path):
     cfg = probe_config(cells=("lstm",), lengths=(3,), train_length=3, train_size=64, val_size=32, test_size=50,
                       model=probe_model_config(embedding_dim=4, hidden_size=4),
                       trainer=trainer_config(device="cpu", epochs=1, batch_size=32, bucket_by_length=False))
-    runs = [run_probe(cfg, lambda name: contextlib.nullcontext(MemoryTracker()), seed=1) for _ in range(2)]
+    runs = [run_probe(cfg, lambda name, run_id: contextlib.nullcontext(MemoryTracker()), seed=1,
+                      state=StageState(tmp_path / str(k), "probe", "fp")) for k in range(2)]
     assert runs[0] == runs[1]
+
+
+def test_a_rerun_after_an_interruption_trains_only_the_runs_that_had_not_finished(tmp_path):
+    cfg = probe_config(cells=("rnn_tanh", "gru"), lengths=(2,), train_length=3, train_size=64, val_size=32,
+                      test_size=50, model=probe_model_config(embedding_dim=4, hidden_size=4),
+                      trainer=trainer_config(device="cpu", epochs=1, batch_size=32, bucket_by_length=False))
+    opened = []
+
+    def interrupted(name, run_id):
+        if len(opened) == 2:
+            raise KeyboardInterrupt
+        opened.append(name)
+        return contextlib.nullcontext(MemoryTracker(run_id=f"id-{name}"))
+
+    with pytest.raises(KeyboardInterrupt):
+        run_probe(cfg, interrupted, seed=0, state=StageState(tmp_path / "state", "probe", "fp"))
+    reopened = []
+
+    def resumed(name, run_id):
+        reopened.append(name)
+        return contextlib.nullcontext(MemoryTracker())
+
+    state = StageState(tmp_path / "state", "probe", "fp")
+    results = run_probe(cfg, resumed, seed=0, state=state)
+    assert opened == ["rnn_tanh-L2", "rnn_tanh-train3"] and reopened == ["gru-L2", "gru-train3"]
+    fresh = run_probe(cfg, lambda name, run_id: contextlib.nullcontext(MemoryTracker()), seed=0,
+                      state=StageState(tmp_path / "fresh", "probe", "fp"))
+    assert results == fresh

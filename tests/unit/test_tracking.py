@@ -1,9 +1,16 @@
 """Trackers: the in-memory one, context tags, and MLflow runs in a throwaway sqlite store."""
 
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+
 import pytest
 
+from rnnlab.process import Terminated, is_dead, process_id
 from rnnlab.training import tracking
-from rnnlab.training.tracking import MemoryTracker, context_tags, mlflow_run
+from rnnlab.training.tracking import PROCESS_TAG, MemoryTracker, annotate_run, context_tags, mlflow_run
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -131,3 +138,59 @@ def test_queued_experiments_log_to_the_repository_store(tmp_path):
     assert tracking.tracking_uri({}, workspace) == f"sqlite:///{tmp_path / 'repo' / 'mlflow.db'}"
     assert tracking.tracking_uri({}, tmp_path) == "sqlite:///mlflow.db"
     assert tracking.tracking_uri({"MLFLOW_TRACKING_URI": "sqlite:///x.db"}, workspace) == "sqlite:///x.db"
+
+
+@pytest.mark.parametrize(("error", "status"), [(KeyboardInterrupt, "KILLED"), (Terminated, "KILLED"),
+                                               (ValueError, "FAILED"), (None, "FINISHED")])
+def test_a_run_ends_killed_on_a_signal_failed_on_an_error(mlflow_env, tracking_uri, error, status):
+    from mlflow.tracking import MlflowClient
+
+    with contextlib.suppress(BaseException), mlflow_run("r", mlflow_env, experiment="unit-status") as tracker:
+        run_id = tracker.run_id
+        if error is not None:
+            raise error
+    assert MlflowClient(tracking_uri=tracking_uri).get_run(run_id).info.status == status
+
+
+def test_a_new_run_sweeps_runs_left_running_by_dead_processes_only(mlflow_env, tracking_uri):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.create_experiment("unit-sweep")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    tags = {"dead": f"{socket.gethostname()}:{dead.pid}:1", "alive": process_id(),
+            "other-host": "elsewhere:1:1", "untagged": None}
+    ids = {}
+    for name, tag in tags.items():
+        ids[name] = client.create_run(experiment, run_name=name).info.run_id
+        if tag:
+            client.set_tag(ids[name], PROCESS_TAG, tag)
+    with mlflow_run("new", mlflow_env, experiment="unit-sweep"):
+        pass
+    status = {name: client.get_run(run_id).info.status for name, run_id in ids.items()}
+    assert status == {"dead": "KILLED", "alive": "RUNNING", "other-host": "RUNNING", "untagged": "RUNNING"}
+
+
+def test_a_reused_pid_is_not_the_process_that_opened_the_run():
+    host, pid, start = process_id().split(":")
+    assert not is_dead(process_id())
+    assert is_dead(f"{host}:{pid}:{int(start) + 1}")  # same PID, another start time: another process
+    assert not is_dead(f"another-host:{pid}:{start}")
+
+
+def test_annotating_a_finished_run_keeps_its_status_and_duration(mlflow_env, tracking_uri):
+    from mlflow.tracking import MlflowClient
+
+    with mlflow_run("lstm", mlflow_env, experiment="unit-annotate") as tracker:
+        run_id = tracker.run_id
+    client = MlflowClient(tracking_uri=tracking_uri)
+    before = client.get_run(run_id).info
+    time.sleep(0.05)  # a reopened run would otherwise end within the same millisecond
+    with annotate_run(run_id, mlflow_env) as tracker:
+        tracker.log_metrics({"test_macro_f1": 0.7})
+    after = client.get_run(run_id)
+    assert (after.info.status, after.info.end_time) == (before.status, before.end_time) == ("FINISHED", before.end_time)
+    assert after.data.metrics["test_macro_f1"] == 0.7
+    experiment = client.get_experiment(after.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens it on its runs

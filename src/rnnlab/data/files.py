@@ -42,9 +42,10 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 
 def write_json(path: str | Path, data: Any) -> None:
-    """Write `data` as pretty JSON, atomically."""
+    """Write `data` as pretty JSON, atomically; NaN or infinity is an error (JSON has neither)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False, allow_nan=False)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
+        tmp.write_text(text + "\n", encoding="utf-8")
 
 
 def read_json(path: str | Path) -> Any:

@@ -11,10 +11,12 @@ from rnnlab.text.vocab import Vocab, build_vocab
 from rnnlab.training.checkpoint import Checkpoint
 from rnnlab.training.language import fit_language_model, stream_batches, stream_epochs
 from rnnlab.training.loop import TrainResult
+from rnnlab.training.resume import RunState
 from rnnlab.training.tracking import Tracker
 
 
-def train_charlm(text: str, cfg: CharLMConfig, tracker: Tracker, seed: int) -> tuple[CharLM, Vocab, TrainResult]:
+def train_charlm(text: str, cfg: CharLMConfig, tracker: Tracker, seed: int,
+                 state: RunState | None = None) -> tuple[CharLM, Vocab, TrainResult]:
     """Character vocabulary from the training text, an LSTM trained on it, validated on the held-out tail."""
     cut = int(len(text) * (1 - cfg.val_fraction))
     vocab = build_vocab([text[:cut]], max_size=10**6, min_freq=1)
@@ -23,7 +25,7 @@ def train_charlm(text: str, cfg: CharLMConfig, tracker: Tracker, seed: int) -> t
     model = CharLM(cfg.model, len(vocab))
     batches = stream_epochs(train_ids, cfg.batch_size, cfg.seq_len, torch.Generator().manual_seed(seed))
     val = stream_batches(val_ids, cfg.batch_size, cfg.seq_len)
-    return model, vocab, fit_language_model(model, batches, val, cfg.trainer, tracker)
+    return model, vocab, fit_language_model(model, batches, val, cfg.trainer, tracker, state)
 
 
 def sample_text(ckpt: Checkpoint, prime: str, length: int, temperature: float, top_k: int, seed: int) -> str:

@@ -19,6 +19,7 @@ from rnnlab.training.language import IGNORE, LMBatch, fit_language_model
 from rnnlab.training.loop import TrainResult
 from rnnlab.training.metrics import score
 from rnnlab.training.reports import markdown_table
+from rnnlab.training.resume import RunState
 from rnnlab.training.tracking import Tracker
 
 BOS, EOS = "<bos>", "<eos>"
@@ -31,8 +32,8 @@ def encode_names(clf: Checkpoint, names: Sequence[str], languages: Sequence[str]
     return encode_split([list(n) for n in names], labels, clf.vocab, clf.meta["max_len"])
 
 
-def train_classifier(frame: pd.DataFrame, cfg: ClassifierConfig, tracker: Tracker,
-                     seed: int) -> tuple[Checkpoint, TrainResult]:
+def train_classifier(frame: pd.DataFrame, cfg: ClassifierConfig, tracker: Tracker, seed: int,
+                     state: RunState | None = None) -> tuple[Checkpoint, TrainResult]:
     """Character vocabulary and classifier from the train split, early-stopped on the val split."""
     train, val = (frame[frame["split"] == s] for s in ("train", "val"))
     vocab = build_vocab(train["name"], max_size=10**6, min_freq=cfg.min_char_freq)
@@ -40,7 +41,7 @@ def train_classifier(frame: pd.DataFrame, cfg: ClassifierConfig, tracker: Tracke
     model = build_model(cfg.model, len(vocab), len(classes))
     clf = Checkpoint("classifier", cfg.model, model, vocab, classes, {"max_len": cfg.max_len})
     result = fit(model, encode_names(clf, train["name"].tolist(), train["language"].tolist()),
-                 encode_names(clf, val["name"].tolist(), val["language"].tolist()), cfg.trainer, tracker, seed)
+                 encode_names(clf, val["name"].tolist(), val["language"].tolist()), cfg.trainer, tracker, seed, state)
     clf.meta["best_epoch"] = result.best_position
     return clf, result
 
@@ -102,8 +103,8 @@ def shuffled_rows(data: LMBatch, batch_size: int, generator: torch.Generator) ->
             yield rows(data, index)
 
 
-def train_generator(frame: pd.DataFrame, cfg: GeneratorConfig, tracker: Tracker,
-                    seed: int) -> tuple[Checkpoint, TrainResult]:
+def train_generator(frame: pd.DataFrame, cfg: GeneratorConfig, tracker: Tracker, seed: int,
+                    state: RunState | None = None) -> tuple[Checkpoint, TrainResult]:
     """A language-conditioned character LSTM over the train split's names, validated on the val split."""
     train, val = (frame[frame["split"] == s] for s in ("train", "val"))
     languages = sorted(frame["language"].unique())
@@ -113,7 +114,7 @@ def train_generator(frame: pd.DataFrame, cfg: GeneratorConfig, tracker: Tracker,
     model = CharLM(cfg.model, len(vocab), len(languages))
     batches = shuffled_rows(data["train"], cfg.batch_size, torch.Generator().manual_seed(seed))
     val_batches = [rows(data["val"], index) for index in torch.arange(len(val)).split(512)]
-    result = fit_language_model(model, batches, val_batches, cfg.trainer, tracker)
+    result = fit_language_model(model, batches, val_batches, cfg.trainer, tracker, state)
     meta = {"max_length": cfg.max_length, "best_step": result.best_position, "val_loss": result.best["val_loss"]}
     return Checkpoint("char_lm", cfg.model, model, vocab, languages, meta), result
 

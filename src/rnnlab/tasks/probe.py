@@ -17,6 +17,7 @@ from rnnlab.text.batching import EncodedSplit
 from rnnlab.training.classification import fit, predict_logits
 from rnnlab.training.loop import resolve_device, set_seed
 from rnnlab.training.reports import markdown_table
+from rnnlab.training.resume import RunState, StageState
 from rnnlab.training.tracking import Tracker
 
 DIGITS = 10
@@ -29,7 +30,7 @@ CELLS: dict[str, dict[str, str]] = {
     "gru": {"cell": "gru", "nonlinearity": "tanh"},
 }
 register_choices("probe_cell", CELLS)
-OpenRun = Callable[[str], AbstractContextManager[Tracker]]
+OpenRun = Callable[[str, str | None], AbstractContextManager[Tracker]]  # (run name, id of a run to continue)
 
 
 def digit_sequences(n: int, length: int, generator: torch.Generator) -> EncodedSplit:
@@ -48,7 +49,8 @@ def cell_config(base: ProbeModelConfig, cell: str) -> ModelConfig:
     return ModelConfig(**dataclasses.asdict(base), bidirectional=False, pooling="last", **CELLS[cell])
 
 
-def train_probe(cfg: ProbeConfig, cell: str, length: int, tracker: Tracker, seed: int) -> torch.nn.Module:
+def train_probe(cfg: ProbeConfig, cell: str, length: int, tracker: Tracker, seed: int,
+                state: RunState | None = None) -> torch.nn.Module:
     """A classifier of cell `cell` trained on sequences of `length` by the project's training loop."""
     generator = torch.Generator().manual_seed(seed)
     train, val = (digit_sequences(n, length, generator) for n in (cfg.train_size, cfg.val_size))
@@ -57,7 +59,7 @@ def train_probe(cfg: ProbeConfig, cell: str, length: int, tracker: Tracker, seed
     tracker.log_params({"cell": cell, "train_length": length, "seed": seed, **flatten(model_cfg, "model."),
                         **flatten(cfg.trainer, "trainer.")})
     model = build_model(model_cfg, VOCAB_SIZE, DIGITS)
-    fit(model, train, val, cfg.trainer, tracker, seed)
+    fit(model, train, val, cfg.trainer, tracker, seed, state)
     return model
 
 
@@ -68,22 +70,29 @@ def accuracy_by_length(model: torch.nn.Module, lengths: Sequence[int], size: int
     return {length: accuracy(model, digit_sequences(size, length, generator), device) for length in lengths}
 
 
-def run_probe(cfg: ProbeConfig, open_run: OpenRun, seed: int) -> dict[str, Any]:
-    """Sweep: train and test each cell at each length; then train at `train_length` and test at every length."""
+def run_probe(cfg: ProbeConfig, open_run: OpenRun, seed: int, state: StageState) -> dict[str, Any]:
+    """Sweep: train and test each cell at each length; then train at `train_length` and test at every length.
+
+    Runs that an interrupted attempt finished are not trained again: their accuracies come from `state`.
+    """
     device = resolve_device(cfg.trainer.device)
-    sweep: dict[str, dict[int, float]] = {cell: {} for cell in cfg.cells}
+
+    def test_run(name: str, cell: str, length: int, test_lengths: Sequence[int]) -> dict[int, float]:
+        run = state.run(name)
+        if run.result is None:
+            with open_run(name, run.run_id) as tracker:
+                model = train_probe(cfg, cell, length, tracker, seed, run)
+                accuracies = accuracy_by_length(model, test_lengths, cfg.test_size, device, seed)
+                for n, acc in accuracies.items():
+                    tracker.log_metrics({"test_accuracy": acc}, step=None if len(test_lengths) == 1 else n)
+            run.finish(tracker.run_id, {"accuracies": accuracies})
+        return run.result["accuracies"]
+
+    sweep: dict[str, dict[int, float]] = {}
     generalization: dict[str, dict[int, float]] = {}
     for cell in cfg.cells:
-        for length in cfg.lengths:
-            with open_run(f"{cell}-L{length}") as tracker:
-                model = train_probe(cfg, cell, length, tracker, seed)
-                sweep[cell][length] = accuracy_by_length(model, [length], cfg.test_size, device, seed)[length]
-                tracker.log_metrics({"test_accuracy": sweep[cell][length]})
-        with open_run(f"{cell}-train{cfg.train_length}") as tracker:
-            model = train_probe(cfg, cell, cfg.train_length, tracker, seed)
-            generalization[cell] = accuracy_by_length(model, cfg.lengths, cfg.test_size, device, seed)
-            for length, acc in generalization[cell].items():
-                tracker.log_metrics({"test_accuracy": acc}, step=length)
+        sweep[cell] = {n: test_run(f"{cell}-L{n}", cell, n, [n])[n] for n in cfg.lengths}
+        generalization[cell] = test_run(f"{cell}-train{cfg.train_length}", cell, cfg.train_length, cfg.lengths)
     return {"sweep": sweep, "generalization": generalization,
             "fails_at": {cell: fails_at(sweep[cell], cfg.fail_below) for cell in cfg.cells}}
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import pickle
+import signal
 import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from rnnlab.config import TextConfig
+from rnnlab.process import die_with_parent
 from rnnlab.text.lemmas import NORMALIZERS, read_lemma_cache, write_lemma_cache
 from rnnlab.text.tokenizer import END_OF_TEXT, tokenize_texts
 
@@ -111,6 +113,8 @@ def _preprocess_in_workers(
 
 def _worker(pipe, texts: list[str], cfg: TextConfig, drop: frozenset[str], known: dict[str, str]) -> None:
     """One worker of `_preprocess_in_workers`; an error is sent back to be raised there, not printed here."""
+    # it holds both ends of its pipe, so a dead parent is no EOF to it: the kernel must stop it
+    die_with_parent(signal.SIGKILL, multiprocessing.parent_process().pid)
     gc.disable()  # a short-lived process whose token lists hold no cycles
     try:
         tokens = _tokens(texts, cfg, drop)

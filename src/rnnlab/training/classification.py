@@ -15,6 +15,7 @@ from rnnlab.models.embeddings import EMBEDDINGS
 from rnnlab.text.batching import EncodedSplit, bucketed_batches, iterate, ordered_batches, shuffled_batches
 from rnnlab.training.loop import Optimization, TrainResult, resolve_device, set_seed, train
 from rnnlab.training.metrics import macro_f1
+from rnnlab.training.resume import RunState
 from rnnlab.training.tracking import Tracker
 
 
@@ -64,14 +65,23 @@ class ClassificationObjective:
         weight = None if self.weight is None else self.weight.to(device)
         self.loss_fn = nn.CrossEntropyLoss(weight=weight, reduction="sum")
         self.generator = torch.Generator().manual_seed(seed)
+        self.epochs_done = 0
 
     def rounds(self) -> Iterator[tuple[int, Iterable[Any]]]:
-        for epoch in range(1, self.cfg.epochs + 1):
+        for epoch in range(self.epochs_done + 1, self.cfg.epochs + 1):
+            self.epochs_done = epoch
             batches = (bucketed_batches(self.train.lengths, self.cfg.batch_size, self.generator)
                        if self.cfg.bucket_by_length else
                        shuffled_batches(len(self.train), self.cfg.batch_size, self.generator))
             yield epoch, tqdm(iterate(self.train, batches, not self.cfg.pad_to_max_len), total=len(batches),
                               desc=f"epoch {epoch}", leave=False, mininterval=1.0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epochs_done": self.epochs_done, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epochs_done = state["epochs_done"]
+        self.generator.set_state(state["generator"])
 
     def loss(self, model: nn.Module, batch: tuple[Tensor, ...]) -> tuple[Tensor, int, float]:
         tokens, lengths, labels = _to(batch, self.device)
@@ -90,17 +100,17 @@ class ClassificationObjective:
 
 
 def fit(model: nn.Module, train_split: EncodedSplit, val: EncodedSplit, cfg: TrainerConfig, tracker: Tracker,
-        seed: int) -> TrainResult:
+        seed: int, state: RunState | None = None) -> TrainResult:
     """Train a classifier with early stopping on validation macro-F1; the best epoch's weights are kept."""
     device = resolve_device(cfg.device)
     objective = ClassificationObjective(train_split, val, cfg, model_classes(model), seed, device)
     optimization = Optimization(cfg.lr, cfg.weight_decay, cfg.clip_grad_norm)
-    return train(model, objective, optimization, device, tracker, patience=cfg.patience)
+    return train(model, objective, optimization, device, tracker, patience=cfg.patience, state=state)
 
 
 def train_classifier(
     model_cfg: ModelConfig, trainer: TrainerConfig, vocab_itos: list[str], splits: dict[str, EncodedSplit],
-    n_classes: int, tracker: Tracker, seed: int,
+    n_classes: int, tracker: Tracker, seed: int, state: RunState | None = None,
 ) -> tuple[nn.Module, TrainResult]:
     """Seed, build (with pretrained vectors when the config asks), log the configs and fit one classifier."""
     set_seed(seed)
@@ -111,4 +121,4 @@ def train_classifier(
     model = build_model(model_cfg, len(vocab_itos), n_classes, pretrained)
     tracker.log_params({"seed": seed, "n_parameters": count_parameters(model),
                         **flatten(trainer, "trainer."), **flatten(model_cfg, "model.")})
-    return model, fit(model, splits["train"], splits["val"], trainer, tracker, seed)
+    return model, fit(model, splits["train"], splits["val"], trainer, tracker, seed, state)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from rnnlab.data.files import atomic_dir, atomic_path
+from rnnlab.data.files import atomic_dir, atomic_path, write_json
 from rnnlab.training.checkpoint import CheckpointError, read_payload
 from rnnlab.training.reports import markdown_table, plot_confusion, plot_learning_curves
 
@@ -66,7 +66,7 @@ def comparison_markdown(results: Sequence[ModelResult], counts: Mapping[str, int
 
 
 def write_reports(results: Sequence[ModelResult], classes: list[str], y_true: list[int], reports: Path) -> None:
-    """comparison.md, figures/ (curves, confusion matrices) and predictions/ (DVC confusion plots)."""
+    """comparison.md, figures/ (curves, confusion matrices), history/ and predictions/ (DVC plots)."""
     counts = {c: y_true.count(i) for i, c in enumerate(classes)}
     with atomic_path(reports / "comparison.md") as tmp:
         tmp.write_text(comparison_markdown(results, counts), encoding="utf-8")
@@ -74,6 +74,10 @@ def write_reports(results: Sequence[ModelResult], classes: list[str], y_true: li
         plot_learning_curves({r.name: r.meta["history"] for r in results if r.meta.get("history")}, figures / "learning_curves.png")
         for r in results:
             plot_confusion(r.scores["confusion"], classes, f"{r.name}: test", figures / f"confusion_{r.name}.png")
+    with atomic_dir(reports / "history") as folder:
+        for r in results:
+            if r.meta.get("history"):
+                write_json(folder / f"{r.name}.json", r.meta["history"])
     with atomic_dir(reports / "predictions") as folder:
         for r in results:
             frame = pd.DataFrame({"actual": [classes[i] for i in y_true], "predicted": [classes[i] for i in r.predicted]})

@@ -6,6 +6,7 @@ import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +15,7 @@ from torch import Tensor
 from rnnlab.config import LMTrainerConfig
 from rnnlab.models.language import CharLM, State
 from rnnlab.training.loop import Optimization, TrainResult, resolve_device, train
+from rnnlab.training.resume import RunState
 from rnnlab.training.tracking import Tracker
 
 IGNORE = -100  # target id that the loss skips (padding after a name's end)
@@ -78,13 +80,22 @@ class LanguageModelObjective:
                  device: torch.device) -> None:
         self.batches, self.val, self.steps, self.eval_every, self.device = batches, val, steps, eval_every, device
         self.state: State = None  # carried from batch to batch while `carry` says the rows continue
+        self.done = 0  # steps up to the end of the current round
 
     def rounds(self) -> Iterator[tuple[int, Iterable[LMBatch]]]:
-        done = 0
-        while done < self.steps:
-            end = min(done + self.eval_every, self.steps)
-            yield end, itertools.islice(self.batches, end - done)
-            done = end
+        while self.done < self.steps:
+            start, self.done = self.done, min(self.done + self.eval_every, self.steps)
+            yield self.done, itertools.islice(self.batches, self.done - start)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"done": self.done, "carry": None if self.state is None else [s.cpu() for s in self.state]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Replay the batch iterator to where the state was saved (it draws from its own seeded generator)."""
+        for _ in itertools.islice(self.batches, state["done"]):
+            pass
+        self.done = state["done"]
+        self.state = None if state["carry"] is None else tuple(s.to(self.device) for s in state["carry"])
 
     def loss(self, model: CharLM, batch: LMBatch) -> tuple[Tensor, int, int]:
         loss, n, self.state = _step(model, batch, self.state, self.device)
@@ -96,8 +107,8 @@ class LanguageModelObjective:
 
 
 def fit_language_model(model: CharLM, batches: Iterator[LMBatch], val: Sequence[LMBatch], cfg: LMTrainerConfig,
-                       tracker: Tracker) -> TrainResult:
+                       tracker: Tracker, state: RunState | None = None) -> TrainResult:
     """Adam with gradient clipping for `cfg.steps` batches; the weights with the best validation loss win."""
     device = resolve_device(cfg.device)
     objective = LanguageModelObjective(batches, val, cfg.steps, cfg.eval_every, device)
-    return train(model, objective, Optimization(cfg.lr, 0.0, cfg.clip_grad_norm), device, tracker)
+    return train(model, objective, Optimization(cfg.lr, 0.0, cfg.clip_grad_norm), device, tracker, state=state)

@@ -13,8 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from rnnlab.process import is_dead, process_id
+
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 EXPERIMENT = "rnnlab-sentiment"
+PROCESS_TAG = "rnnlab.process"  # host:pid:start of the process that holds the run open
+# MLflow 3's UI opens an experiment of this kind on its runs, not on the GenAI traces overview
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 class Tracker(Protocol):
@@ -86,17 +91,59 @@ def tracking_uri(env: Mapping[str, str], cwd: Path | None = None) -> str:
 def mlflow_run(
     run_name: str, env: Mapping[str, str], stage: str = "", experiment: str = EXPERIMENT, run_id: str | None = None
 ) -> Iterator[MlflowTracker]:
-    """Open (or, with `run_id`, resume) an MLflow run, tagged with git and DVC context from `env`."""
+    """Open (or, with `run_id`, resume) an MLflow run, tagged with git and DVC context from `env`.
+
+    The run ends FINISHED, FAILED on an exception, or KILLED on SIGINT/SIGTERM (KeyboardInterrupt).
+    Runs of the experiment left RUNNING by a process that no longer lives are marked KILLED first.
+    """
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri(env))
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name) as run:
+    client, experiment_id = mlflow.MlflowClient(), mlflow.set_experiment(experiment).experiment_id
+    if not EXPERIMENT_KIND.items() <= client.get_experiment(experiment_id).tags.items():
+        client.set_experiment_tag(experiment_id, *next(iter(EXPERIMENT_KIND.items())))
+    sweep_dead_runs(client, experiment_id)
+    run = mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name)
+    status = "FAILED"
+    try:
         tracker = MlflowTracker(mlflow, run.info.run_id)
+        tags = {PROCESS_TAG: process_id()}
         if run_id is None:
-            tracker.set_tags({**context_tags(env), **({"dvc.stage": stage} if stage else {})})
+            tags |= {**context_tags(env), **({"dvc.stage": stage} if stage else {})}
+        tracker.set_tags(tags)
         yield tracker
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        mlflow.end_run(status)
+
+
+@contextlib.contextmanager
+def annotate_run(run_id: str, env: Mapping[str, str]) -> Iterator[MlflowTracker]:
+    """Add to a finished run (test scores, a logged model) and leave its status and duration as they were."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri(env))
+    info = client.get_run(run_id).info
+    experiment = client.get_experiment(info.experiment_id).name
+    with mlflow_run("", env, experiment=experiment, run_id=run_id) as tracker:
+        yield tracker
+    client.set_terminated(run_id, status=info.status, end_time=info.end_time)
+
+
+def sweep_dead_runs(client: Any, experiment_id: str) -> list[str]:
+    """Mark KILLED the experiment's RUNNING runs whose process (tag `rnnlab.process`) has died; their ids."""
+    swept = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
+        process = run.data.tags.get(PROCESS_TAG)
+        if process and is_dead(process):
+            client.set_terminated(run.info.run_id, status="KILLED")
+            swept.append(run.info.run_id)
+    return swept
 
 
 def context_tags(env: Mapping[str, str]) -> dict[str, str]:
@@ -128,7 +175,7 @@ def log_pyfunc_model(
     `pyfunc_args` go to `mlflow.pyfunc.log_model` (loader_module, data_path, code_paths, pip_requirements).
     Returns the new registered version.
     """
-    with mlflow_run(registered_name, env, run_id=run_id):
+    with annotate_run(run_id, env):
         import mlflow
         from mlflow.models import infer_signature
 
