@@ -5,11 +5,12 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PORT ?= 5000
 REF ?= main
+UI_PID := .rnnlab/ui.pid
 
 export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: setup browser run test ui bench review clean
+.PHONY: setup browser run test ui ui-stop bench review clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +33,11 @@ run: setup  ## reproduce every DVC stage (set RNNLAB_MIRROR to work offline)
 test: setup browser  ## the test suite, on CPU
 	python -m pytest
 
-ui: setup  ## the MLflow UI on 127.0.0.1:$(PORT), lean: one worker, no job execution
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui \
-		--backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} \
-		--host 127.0.0.1 --port $(PORT) --workers 1
+ui: setup  ## the MLflow UI on 127.0.0.1:$(PORT) in the foreground (one worker); Ctrl-C, a kill or `make ui-stop` stop all of it
+	exec rnnlab ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --port $(PORT) --pid-file $(UI_PID)
+
+ui-stop:  ## stop the UI `make ui` started (its whole process group)
+	rnnlab ui-stop --pid-file $(UI_PID)
 
 review: setup  ## params, metrics and plots of the workspace against REF (default main) -> reports/review.md
 	python -m rnnlab.serving.review --ref $(REF) --out reports/review.md --plots reports/review_plots

@@ -1,6 +1,10 @@
-"""Stage tfidf: fit the TF-IDF + logistic regression baseline, C chosen on validation."""
+"""Stage tfidf: fit the TF-IDF + logistic regression baseline, C chosen on validation.
+
+The pickle also holds what serving it on raw text needs: the preprocessing and stopwords, the classes.
+"""
 
 import argparse
+import dataclasses
 import os
 import pickle
 import time
@@ -11,7 +15,10 @@ import pandas as pd
 from rnnlab.config import flatten, load_section
 from rnnlab.data.datasets import class_names
 from rnnlab.data.files import atomic_path, sha256_file, write_json
+from rnnlab.process import run_stage
 from rnnlab.tasks.tfidf import TfidfBaseline
+from rnnlab.text import lemmas  # noqa: F401  (the normalize choices preprocess.text is checked against)
+from rnnlab.text.tokenizer import load_stopwords
 from rnnlab.training.tracking import mlflow_run
 
 
@@ -19,11 +26,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--preprocessed", type=Path, required=True)
+    parser.add_argument("--nltk-data", type=Path, required=True, help="the stopwords travel in the model file")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--run-record", type=Path, required=True, help="JSON: MLflow run id and fit time")
     args = parser.parse_args()
 
     cfg, seed = load_section(args.params, "tfidf"), load_section(args.params, "seed")
+    text = load_section(args.params, "preprocess.text")
     frame = pd.read_csv(args.preprocessed, dtype=str, keep_default_na=False)
     classes = class_names(frame)
     frame["y"] = frame["label"].map({c: i for i, c in enumerate(classes)})
@@ -38,10 +47,12 @@ def main() -> None:
             tracker.log_metrics({"C": c, "val_macro_f1": f1}, step=step)
         tracker.log_params({"best_C": baseline.C})
         with atomic_path(args.out) as tmp, tmp.open("wb") as f:
-            pickle.dump({"baseline": baseline, "classes": classes}, f)
+            pickle.dump({"name": "tfidf", "baseline": baseline, "classes": classes, "val_macro_f1": scores[baseline.C],
+                         "preprocess": dataclasses.asdict(text),
+                         "stopwords": sorted(load_stopwords(args.nltk_data, text.keep_negations))}, f)
         write_json(args.run_record, {"stage": "tfidf", "run_id": tracker.run_id, "seconds": time.perf_counter() - start})
     print(f"tfidf: best C {baseline.C}, val macro-F1 {scores[baseline.C]:.4f}")
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

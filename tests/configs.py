@@ -54,7 +54,7 @@ def lm_trainer_config(**overrides: Any) -> LMTrainerConfig:
 
 def local_csv_config(**overrides: Any) -> LocalCsvConfig:
     return LocalCsvConfig(**{**dict(path="", text_column="text", label_column="label", split_column="",
-                                    test_size=0.2), **overrides})
+                                    test_size=0.2, encoding="utf-8"), **overrides})
 
 
 def prepare_config(**overrides: Any) -> PrepareConfig:

@@ -1,4 +1,4 @@
-"""The `rnnlab` command: predictions, surnames and text samples from the models the pipeline trained.
+"""The `rnnlab` command: predictions, surnames and text samples from the models the pipeline trained; the UI.
 
 Checkpoint paths default to what dvc.yaml declares as the training stages' outs (run from the
 repository root), or are given with --checkpoint.
@@ -7,6 +7,8 @@ repository root), or are given with --checkpoint.
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,8 +16,9 @@ import pandas as pd
 import torch
 
 from rnnlab.data.files import atomic_path
-from rnnlab.serving.outputs import model_checkpoint, trained_models
-from rnnlab.serving.predict import BEST, LABEL, best_checkpoint, format_rows, load_predictor, read_texts
+from rnnlab.process import die_with_parent, raise_on_signals, stop_group
+from rnnlab.serving.outputs import model_checkpoint, pipeline_models
+from rnnlab.serving.predict import BEST, LABEL, best_model, format_rows, load_predictor, read_texts
 from rnnlab.tasks.charlm import sample_text
 from rnnlab.tasks.names import generate_names, top_languages
 from rnnlab.training.checkpoint import load_checkpoint
@@ -35,19 +38,19 @@ def predict_command(args: argparse.Namespace) -> int:
     if bool(args.texts) == bool(args.input):
         raise CommandError("give texts as arguments or a CSV file with --input, not both")
     torch.set_num_threads(args.threads)
-    models = trained_models() if args.checkpoint is None else []
+    models = pipeline_models() if args.checkpoint is None else {}
     if args.checkpoint is not None:
         path = args.checkpoint
     elif args.model == BEST:
-        path = best_checkpoint({name: model_checkpoint(f"train@{name}") for name in models})
+        path = best_model(models)
     elif args.model in models:
-        path = model_checkpoint(f"train@{args.model}")
+        path = models[args.model]
     else:
-        raise CommandError(f"unknown model {args.model!r}: params.yaml trains {', '.join(models)} (or use `best`)")
+        raise CommandError(f"unknown model {args.model!r}: the pipeline's models (dvc.lock) are "
+                           f"{', '.join(models) or 'none yet: run `dvc repro`'}; or use `best`")
     predictor = load_predictor(path)
     frame = read_texts(args.input, args.text_column) if args.input else pd.DataFrame({args.text_column: args.texts})
-    meta = predictor.clf.meta
-    print(f"model {meta['name']} ({path}, val macro-F1 {meta['val_macro_f1']:.4f})", file=sys.stderr)
+    print(f"model {predictor.name} ({path}, val macro-F1 {predictor.val_macro_f1:.4f})", file=sys.stderr)
     texts = frame[args.text_column].tolist()
     table = predictor.table(texts)
     if args.output:
@@ -89,6 +92,37 @@ def charlm_sample_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def ui_command(args: argparse.Namespace) -> int:
+    """The MLflow UI in a process group of its own, stopped whole when this command stops or its parent dies."""
+    if args.pid_file.is_file():
+        raise CommandError(f"{args.pid_file} exists: a UI may be running (stop it with `make ui-stop`)")
+    die_with_parent()
+    raise_on_signals()
+    cmd = ["mlflow", "ui", "--backend-store-uri", args.backend_store_uri, "--host", args.host,
+           "--port", str(args.port), "--workers", "1"]
+    server = subprocess.Popen(cmd, env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+                              start_new_session=True)
+    args.pid_file.parent.mkdir(parents=True, exist_ok=True)
+    args.pid_file.write_text(f"{server.pid}\n")
+    try:
+        return server.wait()
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM (kill of this command or of `make ui`)
+        return 0
+    finally:
+        stop_group(server.pid)  # the server's workers too: the group is its PID
+        server.wait()
+        args.pid_file.unlink(missing_ok=True)
+
+
+def ui_stop_command(args: argparse.Namespace) -> int:
+    """Stop the UI that `rnnlab ui` started: every process of its group."""
+    if not args.pid_file.is_file():
+        raise CommandError(f"no {args.pid_file}: no UI started by `make ui` is running")
+    stop_group(int(args.pid_file.read_text()))
+    args.pid_file.unlink(missing_ok=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="rnnlab", description="Recurrent text classifiers: use the results.")
@@ -97,8 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = commands.add_parser("predict", help="classify raw texts with a trained sentiment model")
     cmd.add_argument("texts", nargs="*", help="texts to classify")
-    cmd.add_argument("--model", default=BEST, help="a model name under `train` in params.yaml, or `best`")
-    cmd.add_argument("--checkpoint", **checkpoint)
+    cmd.add_argument("--model", default=BEST,
+                     help="a model of the pipeline (train@<name> in dvc.lock, or tfidf), or `best` (by validation)")
+    cmd.add_argument("--checkpoint", type=Path, help="a model file: a classifier checkpoint or the tfidf .pkl")
     cmd.add_argument("--input", type=Path, help="a CSV file of texts instead of arguments")
     cmd.add_argument("--text-column", default="text", help="the column of --input holding the texts")
     cmd.add_argument("--output", type=Path, help="write a CSV (input columns, predicted_label, p_<class>)")
@@ -129,6 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--seed", type=int, default=0)
     cmd.add_argument("--checkpoint", **checkpoint)
     cmd.set_defaults(func=charlm_sample_command)
+
+    pid_file = {"type": Path, "default": Path(".rnnlab/ui.pid"), "help": "where the UI's process group id is kept"}
+    cmd = commands.add_parser("ui", help="the MLflow UI in the foreground; Ctrl-C or SIGTERM stops all of it")
+    cmd.add_argument("--backend-store-uri", default="sqlite:///mlflow.db")
+    cmd.add_argument("--host", default="127.0.0.1")
+    cmd.add_argument("--port", type=int, default=5000)
+    cmd.add_argument("--pid-file", **pid_file)
+    cmd.set_defaults(func=ui_command)
+    cmd = commands.add_parser("ui-stop", help="stop the UI started by `rnnlab ui` (from another shell)")
+    cmd.add_argument("--pid-file", **pid_file)
+    cmd.set_defaults(func=ui_stop_command)
     return parser
 
 

@@ -101,6 +101,7 @@ class LocalCsvConfig:
     label_column: str
     split_column: str  # empty: all rows are training rows; test is carved out
     test_size: Share
+    encoding: str  # the file's text encoding, as Python names it: utf-8, cp1251, ...
 
 
 @dataclass(frozen=True)

@@ -77,10 +77,9 @@ def ui_server(tmp_path, monkeypatch):
     port = free_port()
     log = (tmp_path / "server.log").open("w")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    cmd = [str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri", store,
-           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    cmd = [str(Path(sys.executable).parent / "rnnlab"), "ui", "--backend-store-uri", store, "--port", str(port),
+           "--pid-file", str(tmp_path / "ui.pid")]
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_healthy(f"http://127.0.0.1:{port}/health", server, tmp_path / "server.log")
         yield f"http://127.0.0.1:{port}", experiment_id

@@ -189,7 +189,7 @@ def test_imdb_files_become_a_local_csv_corpus_that_prepare_accepts(tiny, tmp_pat
     args = argparse.Namespace(train_epochs=1, threads=1, embedding_dim=8, hidden_size=8)
     overrides = {"prepare.corpus": "local_csv", "prepare.label_map": {"pos": "positive", "neg": "negative"},
                  "prepare.local_csv": {"path": str(csv), "text_column": "text", "label_column": "label",
-                                       "split_column": "split", "test_size": 0.2}}
+                                       "split_column": "split", "test_size": 0.2, "encoding": "utf-8"}}
     params = scaling.write_params(tiny["params"], tmp_path / "params.yaml", args, overrides)
     frame = prepare(tmp_path, load_section(params, "prepare"), load_section(params, "seed"))
     assert len(frame) == 120 and set(frame["label"]) == {"positive", "negative"}

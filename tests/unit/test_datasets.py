@@ -196,6 +196,38 @@ def test_local_csv_needs_a_path(tmp_path):
         prepare(tmp_path, cfg, seed=0)
 
 
+def test_local_csv_reads_the_encoding_its_param_names(tmp_path):
+    path = tmp_path / "cp1251.csv"
+    rows = "\n".join(f"отзыв номер {i},{('good', 'bad')[i % 2]}" for i in range(20))
+    path.write_bytes(f"review,mood\n{rows}\n".encode("cp1251"))
+    with pytest.raises(CorpusError, match=r"cp1251\.csv: cannot parse CSV as utf-8 text .*local_csv\.encoding"):
+        prepare(tmp_path, local_cfg(path), seed=0)
+    frame = prepare(tmp_path, local_cfg(path, encoding="cp1251"), seed=0)
+    assert "отзыв номер 3" in set(frame["text"])
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, r"missing\.csv: no such file \(named by prepare\.local_csv\.path"),
+    ("", r"mine\.csv: the file is empty"),
+    ("review,mood\n", r"mine\.csv: no data rows \(only a header\)"),
+    ("review,mood\nа,good\nб,good\nв,meh\n", r"mine\.csv: a single class \(good\) after prepare\.label_map"),
+    ("review,mood\nа,pos\nб,neg\n", r"mine\.csv: none of the labels in column 'mood' \(neg, pos\) is a key of "
+                                     r"prepare\.label_map \(good, bad\)"),
+])
+def test_a_bad_local_csv_fails_early_naming_the_file(tmp_path, content, message):
+    path = tmp_path / ("missing.csv" if content is None else "mine.csv")
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(CorpusError, match=message):
+        prepare(tmp_path, local_cfg(path), seed=0)
+
+
+def test_an_unknown_encoding_names_the_param(tmp_path):
+    path = write_csv(tmp_path / "mine.csv", ["review", "mood"], [("а", "good"), ("б", "bad")])
+    with pytest.raises(CorpusError, match=r"prepare\.local_csv\.encoding: unknown encoding 'klingon'"):
+        prepare(tmp_path, local_cfg(path, encoding="klingon"), seed=0)
+
+
 def test_opensentimentcorpus_layout(tmp_path):
     rows = [
         *[(f"Хорошее предложение {i}.", "positive") for i in range(12)],

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab.serving.outputs import model_checkpoint, stage_outs, trained_models
+from rnnlab.serving.outputs import model_checkpoint, pipeline_models, stage_outs
 
 ROOT = Path(__file__).resolve().parents[2]
 DVC_YAML = ROOT / "dvc.yaml"
@@ -35,5 +35,11 @@ def test_a_missing_dvc_yaml_says_where_to_run(tmp_path):
         stage_outs("train@lstm", tmp_path / "dvc.yaml")
 
 
-def test_the_trained_models_are_the_train_entries_of_params():
-    assert trained_models(ROOT / "params.yaml") == ["rnn", "lstm", "gru"]
+def test_the_pipeline_models_are_what_the_committed_lock_records():
+    assert pipeline_models(ROOT / "dvc.lock") == {
+        "tfidf": Path("data/models/tfidf.pkl"), **{m: Path(f"data/models/{m}.pt") for m in ("rnn", "lstm", "gru")}}
+
+
+def test_without_a_lock_there_are_no_models_yet(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"dvc\.lock not found: run `dvc repro`"):
+        pipeline_models(tmp_path / "dvc.lock")

@@ -1,6 +1,7 @@
 """`rnnlab predict`: raw text through the training preprocessing, model choice, CLI output and errors."""
 
 import dataclasses
+import pickle
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import torch
 
 from rnnlab import cli
 from rnnlab.models.classifier import build_model
-from rnnlab.serving.predict import Predictor, best_checkpoint
+from rnnlab.config import TfidfConfig
+from rnnlab.serving.predict import Predictor, TfidfPredictor, best_model, load_predictor
+from rnnlab.tasks.tfidf import TfidfBaseline
 from rnnlab.text.batching import encode_split
 from rnnlab.text.preprocessing import preprocess_texts
 from rnnlab.text.vocab import PAD, UNK, Vocab
@@ -35,15 +38,31 @@ def classifier(name: str = "lstm", val_macro_f1: float = 0.5, seed: int = 0, **p
     return Checkpoint("classifier", cfg, build_model(cfg, len(VOCAB), len(CLASSES)).eval(), VOCAB, CLASSES, meta)
 
 
+def tfidf_bundle(val_macro_f1: float) -> dict:
+    """What the tfidf stage pickles: a baseline fitted on preprocessed cue words, and how to preprocess."""
+    cfg = TfidfConfig(word_ngram_max=1, char_ngrams=False, char_ngram_range=(2, 4), min_df=1, max_features=100,
+                      C=(10.0,), class_weight="balanced")
+    docs = ["ужасный обслуживание", "год xxnum", "прекрасный день"] * 4
+    baseline = TfidfBaseline(cfg, seed=0)
+    baseline.fit(docs, [0, 1, 2] * 4, docs, [0, 1, 2] * 4)
+    return {"name": "tfidf", "baseline": baseline, "classes": CLASSES, "val_macro_f1": val_macro_f1,
+            "preprocess": dataclasses.asdict(text_config(remove_stopwords=True)), "stopwords": STOPWORDS}
+
+
 @pytest.fixture
 def models_dir(tmp_path, monkeypatch):
-    """A repository whose dvc.yaml and params.yaml say where rnn, lstm and gru are, with a leftover beside them."""
+    """A repository whose dvc.lock records rnn, lstm, gru and tfidf, with a leftover model beside them."""
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
-    (tmp_path / "params.yaml").write_text("train:\n  rnn: {}\n  lstm: {}\n  gru: {}\n", encoding="utf-8")
+    stages = {f"train@{name}": f"data/models/{name}.pt" for name in ("rnn", "lstm", "gru")}
+    lock = "".join(f"  {stage}:\n    outs:\n    - path: {path}\n      md5: 0\n"
+                   for stage, path in {**stages, "tfidf": "data/models/tfidf.pkl"}.items())
+    (tmp_path / "dvc.lock").write_text(f"schema: '2.0'\nstages:\n{lock}", encoding="utf-8")
     models = tmp_path / "data" / "models"
     for i, (name, score) in enumerate({"rnn": 0.51, "lstm": 0.64, "gru": 0.62}.items()):
         save_checkpoint(models / f"{name}.pt", classifier(name, score, seed=i))
-    save_checkpoint(models / "old_corpus.pt", classifier("old_corpus", 0.99))  # not a model params.yaml trains
+    save_checkpoint(models / "old_corpus.pt", classifier("old_corpus", 0.99))  # no stage of dvc.lock wrote it
+    with (models / "tfidf.pkl").open("wb") as f:
+        pickle.dump(tfidf_bundle(0.60), f)
     monkeypatch.chdir(tmp_path)
     return models
 
@@ -85,20 +104,31 @@ def test_stopwords_are_dropped_only_when_the_checkpoint_says_so():
     assert Predictor(classifier(remove_stopwords=False)).stopwords == set()
 
 
-def test_best_is_the_highest_validation_macro_f1_among_the_trained_models(models_dir):
-    names = {name: models_dir / f"{name}.pt" for name in ("rnn", "lstm", "gru")}
-    assert best_checkpoint(names) == models_dir / "lstm.pt"  # old_corpus.pt scores higher but is not asked for
-    assert best_checkpoint({**names, "lstm": models_dir / "gone.pt"}) == models_dir / "gru.pt"
+def test_best_is_the_highest_validation_macro_f1_among_the_pipeline_models(models_dir):
+    names = {name: models_dir / f"{name}.pt" for name in ("rnn", "lstm", "gru")} | {"tfidf": models_dir / "tfidf.pkl"}
+    assert best_model(names) == models_dir / "lstm.pt"  # old_corpus.pt scores higher but is not a pipeline model
+    assert best_model({**names, "lstm": models_dir / "gone.pt"}) == models_dir / "gru.pt"
+    assert best_model({**names, "lstm": models_dir / "gone.pt", "gru": models_dir / "gone.pt"}) == names["tfidf"]
+
+
+def test_the_tfidf_baseline_is_served_on_raw_text_through_its_own_preprocessing(models_dir, capsys):
+    predictor = load_predictor(models_dir / "tfidf.pkl")
+    assert isinstance(predictor, TfidfPredictor) and predictor.classes == CLASSES
+    table = predictor.table(["Ужасное обслуживание :(", "И в 2024 году", "Прекрасный день!!!"])
+    assert table["label"].tolist() == CLASSES  # lemmatised like the training docs, then classified
+    assert cli.main(["predict", "--model", "tfidf", "Прекрасный день"]) == 0
+    out, err = capsys.readouterr()
+    assert "model tfidf (data/models/tfidf.pkl, val macro-F1 0.6000)" in err and "-> positive" in out
 
 
 def test_missing_model_names_the_stage(models_dir, capsys):
     (models_dir / "gru.pt").unlink()
     assert cli.main(["predict", "--model", "gru", "текст"]) == 2
     assert "checkpoint not found: data/models/gru.pt" in capsys.readouterr().err
-    assert cli.main(["predict", "--model", "cnn", "текст"]) == 2
-    assert "unknown model 'cnn': params.yaml trains rnn, lstm, gru" in capsys.readouterr().err
-    for name in ("rnn", "lstm"):
-        (models_dir / f"{name}.pt").unlink()
+    assert cli.main(["predict", "--model", "old_corpus", "текст"]) == 2  # a file in the folder, not a model
+    assert "unknown model 'old_corpus': the pipeline's models (dvc.lock) are rnn, lstm, gru, tfidf" in capsys.readouterr().err
+    for name in ("rnn.pt", "lstm.pt", "tfidf.pkl"):
+        (models_dir / name).unlink()
     assert cli.main(["predict", "--model", "best", "текст"]) == 2
     assert "run `dvc repro`" in capsys.readouterr().err
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,11 +18,17 @@ class CorpusError(ValueError):
     """A corpus file is malformed or nothing is left after filtering."""
 
 
-def read_csv(path: Path, text_column: str, label_column: str, split_column: str = "") -> pd.DataFrame:
+def read_csv(path: Path, text_column: str, label_column: str, split_column: str = "",
+             encoding: str = "utf-8") -> pd.DataFrame:
     """Read a CSV with a real parser (quoted line breaks survive) into (text, label[, split]) columns."""
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, compression="infer")
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, compression="infer", encoding=encoding)
+    except pd.errors.EmptyDataError as err:
+        raise CorpusError(f"{path}: the file is empty") from err
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"{path}: cannot parse CSV as {encoding} text ({err}); "
+                          "prepare.local_csv.encoding sets a local file's encoding") from err
+    except pd.errors.ParserError as err:
         raise CorpusError(f"{path}: cannot parse CSV: {err}") from err
     columns = {"text": text_column, "label": label_column, **({"split": split_column} if split_column else {})}
     for column in columns.values():
@@ -46,17 +53,38 @@ def read_opensentiment(raw_dir: Path, cfg: PrepareConfig, seed: int) -> pd.DataF
 
 
 def read_local_csv(cfg: PrepareConfig, seed: int) -> pd.DataFrame:
-    """A user's CSV: text and label columns named in params, optional split column."""
+    """A user's CSV: text and label columns named in params, optional split column; checked before any work."""
     local = cfg.local_csv
     if not local.path:
         raise CorpusError("params.yaml: prepare.local_csv.path is empty but prepare.corpus is local_csv")
-    frame = read_csv(Path(local.path), local.text_column, local.label_column, local.split_column)
+    if not Path(local.path).is_file():
+        raise CorpusError(f"{local.path}: no such file (named by prepare.local_csv.path in params.yaml)")
+    try:
+        codecs.lookup(local.encoding)
+    except LookupError as err:
+        raise CorpusError(f"params.yaml: prepare.local_csv.encoding: unknown encoding {local.encoding!r}") from err
+    frame = read_csv(Path(local.path), local.text_column, local.label_column, local.split_column, local.encoding)
+    check_labels(frame, local.path, local.label_column, cfg.label_map)
     if not local.split_column:
         return carve(frame, "test", local.test_size, seed)
     bad = sorted(set(frame["split"]) - {"train", "test"})
     if bad:
         raise CorpusError(f"{local.path}: column '{local.split_column}' has values other than train/test: {bad[:5]}")
     return frame
+
+
+def check_labels(frame: pd.DataFrame, path: str, column: str, label_map: dict[str, str]) -> None:
+    """A file with no rows, no label that `label_map` keeps, or a single class after mapping is an error."""
+    if frame.empty:
+        raise CorpusError(f"{path}: no data rows (only a header)")
+    raw = set(frame["label"].str.strip())
+    classes = {label_map[label] for label in raw if label in label_map}
+    if not classes:
+        raise CorpusError(f"{path}: none of the labels in column '{column}' ({', '.join(sorted(raw)[:5])}) "
+                          f"is a key of prepare.label_map ({', '.join(label_map)})")
+    if len(classes) == 1:
+        raise CorpusError(f"{path}: a single class ({classes.pop()}) after prepare.label_map; "
+                          "a classifier needs at least two")
 
 
 # The `prepare.corpus` choices: raw folder, config, seed -> (text, label, split) rows.

@@ -1,4 +1,4 @@
-"""Where the pipeline writes its models, read from dvc.yaml: the commands take no second spelling of a path."""
+"""Where the pipeline writes its models, read from dvc.yaml and dvc.lock: the commands take no second spelling of a path."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from rnnlab.config import read_params
 
 
 def stage_outs(stage: str, dvc_yaml: Path = Path("dvc.yaml")) -> list[Path]:
@@ -31,6 +30,18 @@ def model_checkpoint(stage: str, dvc_yaml: Path = Path("dvc.yaml")) -> Path:
     return found[0]
 
 
-def trained_models(params: Path = Path("params.yaml")) -> list[str]:
-    """The sentiment models the pipeline trains: the entries of `train` in params.yaml (stages train@<name>)."""
-    return list(read_params(params).get("train", {}))
+def pipeline_models(dvc_lock: Path = Path("dvc.lock")) -> dict[str, Path]:
+    """The sentiment models the current dvc.lock records (stages train@<name>, and tfidf): name -> model file.
+
+    Files that no stage of the lock produced (a leftover of an earlier corpus or params) are not models.
+    """
+    if not dvc_lock.is_file():
+        raise FileNotFoundError(f"{dvc_lock} not found: run `dvc repro` (or `dvc pull`) from the repository root")
+    stages = YAML(typ="safe").load(dvc_lock.read_text(encoding="utf-8")).get("stages", {})
+    models = {}
+    for stage, entry in stages.items():
+        name = stage.removeprefix("train@") if stage.startswith("train@") else stage if stage == "tfidf" else None
+        found = [Path(out["path"]) for out in entry.get("outs", []) if Path(out["path"]).suffix in (".pt", ".pkl")]
+        if name is not None and len(found) == 1:
+            models[name] = found[0]
+    return models

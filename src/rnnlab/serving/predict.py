@@ -1,8 +1,9 @@
-"""Predictions on raw text from a trained sentiment classifier."""
+"""Predictions on raw text from a trained sentiment classifier or the TF-IDF baseline."""
 
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,31 +21,26 @@ LABEL = "label"
 PROB_PREFIX = "p_"
 
 
-class Predictor:
-    """Raw texts -> class probabilities, through the preprocessing the classifier was trained with."""
+class TextPredictor:
+    """Raw texts -> class probabilities, through the preprocessing the model was trained with."""
 
-    def __init__(self, clf: Checkpoint, batch_size: int = 256) -> None:
-        self.clf = clf
-        self.text = from_dict(TextConfig, clf.meta["preprocess"], where="checkpoint: meta.preprocess")
-        # The stopwords the classifier's preprocessing drops travel in its checkpoint.
-        self.stopwords = frozenset(clf.meta["stopwords"]) if self.text.remove_stopwords else frozenset()
-        self.batch_size = batch_size
+    def __init__(self, name: str, classes: Sequence[str], val_macro_f1: float, preprocess: dict,
+                 stopwords: Sequence[str]) -> None:
+        self.name, self.classes, self.val_macro_f1 = name, list(classes), val_macro_f1
+        self.text = from_dict(TextConfig, preprocess, where=f"model {name}: preprocess")
+        # The stopwords the model's preprocessing drops travel with it.
+        self.stopwords = frozenset(stopwords) if self.text.remove_stopwords else frozenset()
 
-    @property
-    def classes(self) -> list[str]:
-        return list(self.clf.classes)
+    def docs(self, texts: Sequence[str]) -> list[str]:
+        """Space-separated tokens exactly as the preprocess stage writes them for training."""
+        return preprocess_texts(texts, self.text, self.stopwords)
 
     def tokens(self, texts: Sequence[str]) -> list[list[str]]:
-        """Tokens exactly as the preprocess stage writes them for training."""
-        return [doc.split() for doc in preprocess_texts(texts, self.text, self.stopwords)]
+        return [doc.split() for doc in self.docs(texts)]
 
     def probabilities(self, texts: Sequence[str]) -> torch.Tensor:
-        """(N, C) softmax probabilities; an empty or unknown-word text is read as one <unk>."""
-        if not texts:
-            return torch.empty(0, len(self.classes))
-        split = encode_split(self.tokens(texts), [0] * len(texts), self.clf.vocab, self.clf.meta["max_len"])
-        device = next(self.clf.model.parameters()).device
-        return predict_logits(self.clf.model, split, self.batch_size, device).softmax(1)  # (N, C)
+        """(N, C) class probabilities."""
+        raise NotImplementedError
 
     def table(self, texts: Sequence[str]) -> pd.DataFrame:
         """One row per text: the predicted label, then `p_<class>` for every class."""
@@ -54,17 +50,67 @@ class Predictor:
         return pd.DataFrame({LABEL: labels, **columns})
 
 
-def load_predictor(path: Path) -> Predictor:
-    """A Predictor over the classifier checkpoint at `path`."""
+class Predictor(TextPredictor):
+    """A recurrent classifier's checkpoint behind `TextPredictor`."""
+
+    def __init__(self, clf: Checkpoint, batch_size: int = 256) -> None:
+        meta = clf.meta
+        super().__init__(meta.get("name", "classifier"), clf.classes, meta.get("val_macro_f1", float("nan")),
+                         meta["preprocess"], meta["stopwords"])
+        self.clf, self.batch_size = clf, batch_size
+
+    def probabilities(self, texts: Sequence[str]) -> torch.Tensor:
+        """(N, C) softmax probabilities; an empty or unknown-word text is read as one <unk>."""
+        if not texts:
+            return torch.empty(0, len(self.classes))
+        split = encode_split(self.tokens(texts), [0] * len(texts), self.clf.vocab, self.clf.meta["max_len"])
+        device = next(self.clf.model.parameters()).device
+        return predict_logits(self.clf.model, split, self.batch_size, device).softmax(1)  # (N, C)
+
+
+class TfidfPredictor(TextPredictor):
+    """The tfidf stage's pickle (the baseline, its classes, preprocessing and stopwords) behind `TextPredictor`."""
+
+    def __init__(self, bundle: dict) -> None:
+        super().__init__(bundle["name"], bundle["classes"], bundle["val_macro_f1"], bundle["preprocess"],
+                         bundle["stopwords"])
+        self.baseline = bundle["baseline"]
+
+    def probabilities(self, texts: Sequence[str]) -> torch.Tensor:
+        if not texts:
+            return torch.empty(0, len(self.classes))
+        return torch.from_numpy(self.baseline.predict_proba(self.docs(texts))).float()  # (N, C)
+
+
+def read_tfidf(path: Path) -> dict:
+    """The tfidf stage's pickle; our own output (pickle runs code: never open one from elsewhere)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    with Path(path).open("rb") as f:
+        bundle = pickle.load(f)  # noqa: S301
+    if not isinstance(bundle, dict) or "preprocess" not in bundle:
+        raise ValueError(f"{path}: not a TF-IDF model of this rnnlab (rerun `dvc repro tfidf`)")
+    return bundle
+
+
+def load_predictor(path: Path) -> TextPredictor:
+    """A predictor over the model file at `path`: the TF-IDF pickle (.pkl) or a classifier checkpoint."""
+    if Path(path).suffix == ".pkl":
+        return TfidfPredictor(read_tfidf(path))
     return Predictor(load_checkpoint(path, kind="classifier"))
 
 
-def best_checkpoint(checkpoints: dict[str, Path]) -> Path:
-    """The checkpoint with the highest validation macro-F1 among those that exist."""
-    scores = {path: read_payload(path)["meta"]["val_macro_f1"] for path in checkpoints.values() if path.is_file()}
+def validation_score(path: Path) -> float:
+    """The validation macro-F1 a model file records."""
+    return read_tfidf(path)["val_macro_f1"] if Path(path).suffix == ".pkl" else read_payload(path)["meta"]["val_macro_f1"]
+
+
+def best_model(models: dict[str, Path]) -> Path:
+    """The model file with the highest validation macro-F1 among those that exist."""
+    scores = {path: validation_score(path) for path in models.values() if path.is_file()}
     if not scores:
-        raise FileNotFoundError(f"none of the trained models exists ({', '.join(map(str, checkpoints.values()))}): "
-                                "run `dvc repro`")
+        raise FileNotFoundError(f"none of the pipeline's models exists ({', '.join(map(str, models.values()))}): "
+                                "run `dvc repro` (or `dvc pull`)")
     return max(scores, key=lambda p: scores[p])
 
 

@@ -85,7 +85,7 @@ def register_classifiers(
         predictor = load_predictor(path)
         versions[model] = {"version": log_classifier(predictor, path, model, run_ids[model], env),
                            "run_id": run_ids[model]}
-        models[model] = {"registered_model": registered_name(model), "val_macro_f1": predictor.clf.meta["val_macro_f1"],
+        models[model] = {"registered_model": registered_name(model), "val_macro_f1": predictor.val_macro_f1,
                          "test_macro_f1": test_metrics.get(model, {}).get("macro_f1")}
     best = max(models, key=lambda m: models[m]["val_macro_f1"])
     for model, entry in models.items():
