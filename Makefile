@@ -6,13 +6,24 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PORT ?= 5000
 REF ?= main
 UI_PID := .rnnlab/ui.pid
+# what `make run` reproduces (dvc repro targets; empty: the whole pipeline)
+STAGES ?=
+# `make run` when the team's DVC remote cannot be reached: fail, or warn and train locally
+REMOTE_ERROR ?= fail
+SERVER_DIR ?= .rnnlab/server
+SERVER_HOST ?= 127.0.0.1
+SERVER_PORT ?= 5001
+PG_PORT ?= 5433
+# where the tracking server keeps artifacts: empty = $(SERVER_DIR)/artifacts, or s3://bucket/path
+ARTIFACTS ?=
 
 export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: setup browser run test ui ui-stop bench review clean
+.PHONY: setup browser postgres run push remote test ui ui-stop server server-stop bench review clean
 
-$(STAMP): pyproject.toml
+# the stamp's name holds pyproject.toml's hash: a changed file needs a new stamp, a fresh clone's newer mtime does not
+$(STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
@@ -27,10 +38,26 @@ browser:  ## headless Chromium for the MLflow UI test, from the system's package
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "no Chromium and no root apt-get: install it (apt-get install chromium) for the browser test"; fi; }
 
-run: setup  ## reproduce every DVC stage (set RNNLAB_MIRROR to work offline)
-	dvc repro
+postgres:  ## PostgreSQL's server programs (for `make server` and its tests), from the package manager when missing
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing postgresql with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "no PostgreSQL and no root apt-get: install it (apt-get install postgresql)"; fi; }
 
-test: setup browser  ## the test suite, on CPU
+run: setup  ## restore what the team's DVC remote holds (if one is set), then reproduce (RNNLAB_MIRROR: offline)
+	rnnlab remote restore --on-error $(REMOTE_ERROR)
+	dvc repro $(STAGES)
+
+push: setup  ## publish the outputs and DVC's run-cache to the team's remote
+	rnnlab remote push
+
+remote: setup  ## make remote URL=...: set the team's DVC remote (commit .dvc/config; credentials stay local)
+	@test -n "$(URL)" || { echo "usage: make remote URL=webdav://host/path | ssh://host/path | s3://bucket/path | /shared/folder"; exit 2; }
+	dvc remote add --default --force team '$(URL)'
+
+test: setup browser postgres  ## the test suite, on CPU
 	python -m pytest
 
 ui: setup  ## the MLflow UI on 127.0.0.1:$(PORT) in the foreground (one worker); Ctrl-C, a kill or `make ui-stop` stop all of it
@@ -38,6 +65,12 @@ ui: setup  ## the MLflow UI on 127.0.0.1:$(PORT) in the foreground (one worker);
 
 ui-stop:  ## stop the UI `make ui` started (its whole process group)
 	rnnlab ui-stop --pid-file $(UI_PID)
+
+server: setup postgres  ## the team's MLflow tracking server: PostgreSQL, logins, served artifacts, on $(SERVER_HOST):$(SERVER_PORT)
+	rnnlab server start --dir $(SERVER_DIR) --host $(SERVER_HOST) --port $(SERVER_PORT) --pg-port $(PG_PORT) --artifacts '$(ARTIFACTS)'
+
+server-stop: setup  ## stop everything `make server` started
+	rnnlab server stop --dir $(SERVER_DIR)
 
 review: setup  ## params, metrics and plots of the workspace against REF (default main) -> reports/review.md
 	python -m rnnlab.serving.review --ref $(REF) --out reports/review.md --plots reports/review_plots

@@ -15,7 +15,7 @@ from rnnlab.training.checkpoint import load_checkpoint
 from rnnlab.training.classification import predict_logits
 from rnnlab.training.evaluation import ModelResult, trained_checkpoints, write_reports
 from rnnlab.training.metrics import majority_baseline, score
-from rnnlab.training.tracking import annotate_run
+from rnnlab.training.tracking import annotate_run, run_exists
 
 
 def main() -> None:
@@ -54,8 +54,9 @@ def main() -> None:
     for r in results:
         print(f"{r.name:>8}: test accuracy {r.scores['accuracy']:.4f}, macro-F1 {r.scores['macro_f1']:.4f}")
         stage = "tfidf" if r.name == "tfidf" else f"train@{r.name}"
-        if stage not in run_ids:
-            print(f"{r.name:>8}: no run record of stage {stage} in {args.runs}, test scores not logged to MLflow")
+        if stage not in run_ids or not run_exists(run_ids[stage], os.environ):
+            print(f"{r.name:>8}: stage {stage} has no run in this tracking store (trained elsewhere, then pulled?): "
+                  "test scores not logged to MLflow")
             continue
         with annotate_run(run_ids[stage], os.environ) as tracker:
             per_class = {f"test_f1_{c}": v["f1"] for c, v in r.scores["per_class"].items()}

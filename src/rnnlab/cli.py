@@ -21,6 +21,11 @@ from rnnlab.serving.outputs import model_checkpoint, pipeline_models
 from rnnlab.serving.predict import BEST, LABEL, best_model, format_rows, load_predictor, read_texts
 from rnnlab.tasks.charlm import sample_text
 from rnnlab.tasks.names import generate_names, top_languages
+from rnnlab.team.migrate import migrate
+from rnnlab.team.remote import RemoteError, push, restore
+from rnnlab.team.server import Server, ServerError, login_help
+from rnnlab.team.server import start as start_server
+from rnnlab.team.server import stop as stop_server
 from rnnlab.training.checkpoint import load_checkpoint
 
 
@@ -123,6 +128,31 @@ def ui_stop_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def server_command(args: argparse.Namespace) -> int:
+    """Start or stop the team's tracking server (PostgreSQL + mlflow server with logins)."""
+    server = Server(args.dir, args.host, args.port, args.pg_port)
+    if args.action == "start":
+        start_server(server, args.artifacts)
+        print(login_help(server))
+    else:
+        stop_server(server)
+        print(f"stopped the tracking server in {args.dir}")
+    return 0
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    """Copy the runs of a local store into a tracking server."""
+    for experiment, n in migrate(args.source, args.target).items():
+        print(f"{experiment}: {n} runs copied")
+    return 0
+
+
+def remote_command(args: argparse.Namespace) -> int:
+    """Restore from, or publish to, the team's DVC remote."""
+    print(restore(args.on_error) if args.action == "restore" else push())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="rnnlab", description="Recurrent text classifiers: use the results.")
@@ -175,6 +205,25 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("ui-stop", help="stop the UI started by `rnnlab ui` (from another shell)")
     cmd.add_argument("--pid-file", **pid_file)
     cmd.set_defaults(func=ui_stop_command)
+
+    cmd = commands.add_parser("server", help="the team's MLflow tracking server: PostgreSQL, logins, served artifacts")
+    cmd.add_argument("action", choices=["start", "stop"])
+    cmd.add_argument("--dir", type=Path, default=Path(".rnnlab/server"), help="data, artifacts, logs, credentials")
+    cmd.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0 for a team)")
+    cmd.add_argument("--port", type=int, default=5001)
+    cmd.add_argument("--pg-port", type=int, default=5433, help="PostgreSQL's port, on 127.0.0.1")
+    cmd.add_argument("--artifacts", default="", help="where the server stores artifacts (default: DIR/artifacts; "
+                                                     "s3://bucket/path with dvc-s3's boto3 credentials)")
+    cmd.set_defaults(func=server_command)
+    cmd = commands.add_parser("migrate", help="copy the runs of one MLflow store into another")
+    cmd.add_argument("--source", default="sqlite:///mlflow.db")
+    cmd.add_argument("--target", required=True, help="e.g. http://127.0.0.1:5001 (MLFLOW_TRACKING_USERNAME/PASSWORD)")
+    cmd.set_defaults(func=migrate_command)
+    cmd = commands.add_parser("remote", help="the team's DVC remote: restore before dvc repro, push after")
+    cmd.add_argument("action", choices=["restore", "push"])
+    cmd.add_argument("--on-error", choices=["fail", "warn"], default="fail",
+                     help="restore: stop on an unreachable remote, or warn and let dvc repro train locally")
+    cmd.set_defaults(func=remote_command)
     return parser
 
 
@@ -183,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except (CommandError, FileNotFoundError, KeyError, ValueError) as err:
+    except (CommandError, FileNotFoundError, KeyError, ValueError, RemoteError, ServerError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         hint = " (train it with `dvc repro`)" if isinstance(err, FileNotFoundError) else ""
         print(f"rnnlab: error: {message}{hint}", file=sys.stderr)

@@ -104,7 +104,10 @@ def test_ci_workflow_runs_the_makefile_commands():
     assert "pull_request" in workflow.get("on", workflow.get(True))  # YAML 1.1 reads `on` as True
     steps = workflow["jobs"]["review"]["steps"]
     makes = [s["run"] for s in steps if s.get("run", "").startswith("make ")]
-    assert makes == ["make setup", "make run", 'make review REF="$BASE_REF"']
+    # restore from the team's remote before reproducing, publish after
+    assert makes == ["make setup", "make run REMOTE_ERROR=warn", "make push", 'make review REF="$BASE_REF"']
+    dry = subprocess.run(["make", "-n", "run"], cwd=ROOT, capture_output=True, text=True)
+    assert dry.stdout.index("rnnlab remote restore") < dry.stdout.index("dvc repro"), dry.stdout
     dry = subprocess.run(["make", "-n", "review", "REF=origin/main"], cwd=ROOT, capture_output=True, text=True)
     recipe = "-m rnnlab.serving.review --ref origin/main --out reports/review.md"
     assert dry.returncode == 0 and recipe in dry.stdout, f"the Makefile's `review` target must run {recipe}: {dry}"

@@ -35,8 +35,8 @@ def test_every_kind_round_trips_with_config_vocab_classes_meta_and_weights(tmp_p
     ckpt = make()
     save_checkpoint(tmp_path / "m.pt", ckpt)
     loaded = load_checkpoint(tmp_path / "m.pt", kind=ckpt.kind)
-    assert (loaded.kind, loaded.config, loaded.vocab, loaded.classes, loaded.meta, loaded.state) == (
-        ckpt.kind, ckpt.config, ckpt.vocab, ckpt.classes, ckpt.meta, None)
+    assert (loaded.kind, loaded.config, loaded.vocab, loaded.classes, loaded.meta) == (
+        ckpt.kind, ckpt.config, ckpt.vocab, ckpt.classes, ckpt.meta)
     for (name, a), (_, b) in zip(ckpt.model.state_dict().items(), loaded.model.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     assert not loaded.model.training
@@ -51,12 +51,11 @@ def test_the_same_checkpoint_gives_the_same_bytes_whatever_the_file_name(tmp_pat
     assert len(digests) == 1
 
 
-def test_training_state_travels_in_the_checkpoint(tmp_path):
-    ckpt = classifier()
-    ckpt.state = {"epoch": 3, "best_score": 0.7, "run_id": "abc", "rng": torch.get_rng_state()}
-    save_checkpoint(tmp_path / "m.pt", ckpt)
-    state = load_checkpoint(tmp_path / "m.pt").state
-    assert state["epoch"] == 3 and state["run_id"] == "abc" and torch.equal(state["rng"], ckpt.state["rng"])
+def test_a_model_file_holds_no_training_state(tmp_path):
+    """Resuming reads rnnlab.training.resume's files: a model file holds the model, and only it."""
+    save_checkpoint(tmp_path / "m.pt", classifier())
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert set(payload) == {"format", "version", "kind", "config", "vocab", "classes", "meta", "weights"}
 
 
 def test_a_missing_file_is_named(tmp_path):

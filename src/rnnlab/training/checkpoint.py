@@ -3,8 +3,8 @@
 A checkpoint is a dict saved with `torch.save` (read back with `weights_only=True`): the format name
 and version, the model's kind and config, its vocabulary or alphabet, its classes (or a conditional
 model's conditions), task-specific `meta` (JSON-like: preprocessing, scores, history) and the weights.
-`state` holds what resuming training needs (optimizer, position, RNG states, best score, MLflow run
-id); final model outputs leave it empty, so that a rerun with the same params writes the same bytes.
+What a killed training resumes from is not here: DVC deletes a stage's outputs before rerunning it,
+so `rnnlab.training.resume` keeps that state in files of its own.
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ class Checkpoint:
     vocab: Vocab
     classes: list[str]  # class names, or a conditional model's conditions; empty for neither
     meta: dict[str, Any]
-    state: dict[str, Any] | None = None
 
 
 def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
@@ -67,7 +66,7 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
         raise ValueError(f"unknown model kind {ckpt.kind!r} (known: {', '.join(KINDS)})")
     payload = {
         "format": FORMAT, "version": VERSION, "kind": ckpt.kind, "config": dataclasses.asdict(ckpt.config),
-        "vocab": list(ckpt.vocab.itos), "classes": list(ckpt.classes), "meta": ckpt.meta, "state": ckpt.state,
+        "vocab": list(ckpt.vocab.itos), "classes": list(ckpt.classes), "meta": ckpt.meta,
         "weights": {k: v.detach().cpu() for k, v in ckpt.model.state_dict().items()},
     }
     buffer = io.BytesIO()  # a file name would end up inside the zip archive, and ours is a temporary one
@@ -111,5 +110,4 @@ def load_checkpoint(path: str | Path, kind: str | None = None, device: str | tor
     except RuntimeError as err:
         raise CheckpointError(f"{path}: weights do not fit the model its config describes ({err})") from err
     model.to(device).eval()
-    return Checkpoint(payload["kind"], config, model, vocab, list(payload["classes"]), payload["meta"],
-                      payload["state"])
+    return Checkpoint(payload["kind"], config, model, vocab, list(payload["classes"]), payload["meta"])

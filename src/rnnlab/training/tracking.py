@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,10 @@ def mlflow_run(
     if not EXPERIMENT_KIND.items() <= client.get_experiment(experiment_id).tags.items():
         client.set_experiment_tag(experiment_id, *next(iter(EXPERIMENT_KIND.items())))
     sweep_dead_runs(client, experiment_id)
+    if run_id is not None and not run_exists(run_id, env):
+        print(f"run {run_id} is not in {tracking_uri(env)} (saved while logging elsewhere): logging to a new run",
+              file=sys.stderr)
+        run_id = None
     run = mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name)
     status = "FAILED"
     try:
@@ -119,6 +124,21 @@ def mlflow_run(
         raise
     finally:
         mlflow.end_run(status)
+
+
+def run_exists(run_id: str, env: Mapping[str, str]) -> bool:
+    """Whether the tracking store holds run `run_id` (a run record from another store names one it does not)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        MlflowClient(tracking_uri=tracking_uri(env)).get_run(run_id)
+    except MlflowException as err:
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return False
+        raise
+    return True
 
 
 @contextlib.contextmanager
@@ -175,7 +195,9 @@ def log_pyfunc_model(
     `pyfunc_args` go to `mlflow.pyfunc.log_model` (loader_module, data_path, code_paths, pip_requirements).
     Returns the new registered version.
     """
-    with annotate_run(run_id, env):
+    # a training run logged to another store (a teammate's, before a `dvc pull`): the model gets a run of its own
+    context = annotate_run(run_id, env) if run_exists(run_id, env) else mlflow_run(registered_name, env, "register")
+    with context:
         import mlflow
         from mlflow.models import infer_signature
 
