@@ -14,6 +14,7 @@ SERVER_DIR ?= .rnnlab/server
 SERVER_HOST ?= 127.0.0.1
 SERVER_PORT ?= 5001
 PG_PORT ?= 5433
+SERVER_WORKERS ?= 2
 # where the tracking server keeps artifacts: empty = $(SERVER_DIR)/artifacts, or s3://bucket/path
 ARTIFACTS ?=
 
@@ -67,7 +68,8 @@ ui-stop:  ## stop the UI `make ui` started (its whole process group)
 	rnnlab ui-stop --pid-file $(UI_PID)
 
 server: setup postgres  ## the team's MLflow tracking server: PostgreSQL, logins, served artifacts, on $(SERVER_HOST):$(SERVER_PORT)
-	rnnlab server start --dir $(SERVER_DIR) --host $(SERVER_HOST) --port $(SERVER_PORT) --pg-port $(PG_PORT) --artifacts '$(ARTIFACTS)'
+	rnnlab server start --dir $(SERVER_DIR) --host $(SERVER_HOST) --port $(SERVER_PORT) --pg-port $(PG_PORT) \
+		--workers $(SERVER_WORKERS) --artifacts '$(ARTIFACTS)'
 
 server-stop: setup  ## stop everything `make server` started
 	rnnlab server stop --dir $(SERVER_DIR)

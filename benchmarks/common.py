@@ -225,7 +225,7 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-SECTION_ORDER = ("preprocess", "training", "scaling", "pipeline")
+SECTION_ORDER = ("preprocess", "training", "scaling", "pipeline", "tracking")
 
 
 def finite(value: Any) -> Any:
@@ -327,6 +327,15 @@ def add_common_args(parser: Any, quick_help: str) -> None:
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads; 1 by default: on a busy machine more threads wait on each other")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def out(stage: str, name: str) -> Path:

@@ -1,4 +1,5 @@
-"""The `rnnlab` command: predictions, surnames and text samples from the models the pipeline trained; the UI.
+"""The `rnnlab` command: predictions, surnames and text samples from the pipeline's models; the UI; the team's
+tracking server, moving runs into it, and the DVC remote.
 
 Checkpoint paths default to what dvc.yaml declares as the training stages' outs (run from the
 repository root), or are given with --checkpoint.
@@ -132,7 +133,7 @@ def server_command(args: argparse.Namespace) -> int:
     """Start or stop the team's tracking server (PostgreSQL + mlflow server with logins)."""
     server = Server(args.dir, args.host, args.port, args.pg_port)
     if args.action == "start":
-        start_server(server, args.artifacts)
+        start_server(server, args.artifacts, args.workers)
         print(login_help(server))
     else:
         stop_server(server)
@@ -212,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0 for a team)")
     cmd.add_argument("--port", type=int, default=5001)
     cmd.add_argument("--pg-port", type=int, default=5433, help="PostgreSQL's port, on 127.0.0.1")
+    cmd.add_argument("--workers", type=int, default=2, help="mlflow server's worker processes")
     cmd.add_argument("--artifacts", default="", help="where the server stores artifacts (default: DIR/artifacts; "
                                                      "s3://bucket/path with dvc-s3's boto3 credentials)")
     cmd.set_defaults(func=server_command)

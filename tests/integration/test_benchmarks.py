@@ -206,6 +206,15 @@ def test_pipeline_benchmark_measures_mlflow_and_skips_dvc_without_a_mirror(tiny,
     assert mlflow["baseline"] > 0 and mlflow["ratio"] > 0
 
 
+def test_tracking_benchmark_counts_every_writer_of_both_stores(out):
+    results = run_script("bench_tracking.py", out, "--writers", "2")
+    rows = check_section(results, "tracking", out)
+    steady = [r for r in rows if r["what"] == "2 concurrent writers, 20 epochs each"]
+    assert [r["how"] for r in steady] == ["sqlite", "PostgreSQL server"]
+    assert all(r["details"]["failed"] == 0 and r["details"]["landed"] == "2/2" for r in steady)
+    assert steady[1]["ratio"] == pytest.approx(steady[0]["value"] / steady[1]["value"])
+
+
 def bench_module(name: str, monkeypatch):
     """A module of benchmarks/, imported as the scripts import each other (the folder on sys.path)."""
     monkeypatch.syspath_prepend(str(BENCH))

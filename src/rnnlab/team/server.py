@@ -143,7 +143,7 @@ def _pg_uri(server: Server, database: str) -> str:
     return f"postgresql://{DB_USER}@127.0.0.1:{server.pg_port}/{database}"
 
 
-def start(server: Server, artifacts: str = "") -> None:
+def start(server: Server, artifacts: str = "", workers: int = 2) -> None:
     """Start PostgreSQL (initialising it the first time) and `mlflow server` with logins; wait until it answers."""
     if (server.root / "mlflow.pid").exists():
         raise ServerError(f"{server.root / 'mlflow.pid'} exists: the server is running (`make server-stop` stops it)")
@@ -157,7 +157,9 @@ def start(server: Server, artifacts: str = "") -> None:
     _private(server.root / "pgpass", f"127.0.0.1:{server.pg_port}:*:{DB_USER}:{creds['RNNLAB_POSTGRES_PASSWORD']}\n")
     (server.root / "auth.ini").write_text(
         f"[mlflow]\ndefault_permission = READ\ndatabase_uri = {_pg_uri(server, 'mlflow_auth')}\n"
-        f"admin_username = {ADMIN}\nauthorization_function = mlflow.server.auth:authenticate_request_basic_auth\n",
+        f"admin_username = {ADMIN}\nauthorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        # a password hash per request costs more than the request itself: remember good logins for a minute
+        "auth_cache_ttl_seconds = 60\n",
         encoding="utf-8")
     env = {**os.environ, "PGPASSFILE": str(server.root / "pgpass"), "MLFLOW_AUTH_CONFIG_PATH": str(server.root / "auth.ini"),
            "MLFLOW_AUTH_ADMIN_PASSWORD": creds["MLFLOW_TRACKING_PASSWORD"], "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -166,7 +168,7 @@ def start(server: Server, artifacts: str = "") -> None:
     cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--app-name", "basic-auth",
            "--backend-store-uri", _pg_uri(server, "mlflow"), "--serve-artifacts",
            "--artifacts-destination", artifacts or str((server.root / "artifacts").resolve()),
-           "--host", server.host, "--port", str(server.port), "--workers", "1"]
+           "--host", server.host, "--port", str(server.port), "--workers", str(workers)]
     with (server.root / "mlflow.log").open("ab") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     (server.root / "mlflow.pid").write_text(f"{proc.pid}\n")
