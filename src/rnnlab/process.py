@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import select
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +34,9 @@ class TrainingDiverged(RuntimeError):
 def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> None:
     """Ask the kernel to send `sig` to this process when its parent exits (Linux; a no-op elsewhere).
 
-    With `parent` (the PID that started us), a parent that died before we asked counts as well.
+    With `parent` (the PID that started us), a parent that died before we asked counts as well. A parent
+    that is a `sh -c` wrapper (DVC runs a stage through $SHELL, and dash does not exec the command)
+    would outlive a `kill -9` of the process above it, so that process is watched as well.
     """
     if not sys.platform.startswith("linux"):
         return
@@ -41,6 +45,47 @@ def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> Non
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if parent is not None and os.getppid() != parent:
         os.kill(os.getpid(), sig)
+    above = os.getppid()
+    while _is_shell_wrapper(above):
+        above = _parent_of(above)
+    if above not in (os.getppid(), 0, 1):
+        _signal_self_when_gone(above, sig)
+
+
+def _is_shell_wrapper(pid: int) -> bool:
+    """Whether `pid` runs a shell's `-c` command (`sh -c '...'`, `bash --norc -c '...'`)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return os.path.basename(argv[0]).lstrip(b"-") in {b"sh", b"dash", b"bash", b"zsh", b"ksh", b"fish"} and b"-c" in argv
+
+
+def _parent_of(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0
+
+
+def _signal_self_when_gone(pid: int, sig: int) -> None:
+    """Send `sig` to this process when process `pid` exits (a daemon thread waits on a pidfd)."""
+    start = _start_time(pid)
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        handle = None
+    except OSError:  # a kernel before 5.3: PR_SET_PDEATHSIG alone
+        return
+    if handle is None or _start_time(pid) != start:  # gone already (a start time that differs: a reused PID)
+        os.kill(os.getpid(), sig)
+        return
+
+    def wait() -> None:
+        select.select([handle], [], [])  # a pidfd is readable once its process has exited
+        os.kill(os.getpid(), sig)
+
+    threading.Thread(target=wait, name=f"die-with-{pid}", daemon=True).start()
 
 
 def raise_on_signals() -> None:
@@ -111,19 +156,20 @@ def stop_group(pgid: int, grace: float = 10.0) -> None:
         except ProcessLookupError:
             return
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _group_alive(pgid):
+        while time.monotonic() < deadline and group_members(pgid):
             time.sleep(0.1)
-        if not _group_alive(pgid):
+        if not group_members(pgid):
             return
 
 
-def _group_alive(pgid: int) -> bool:
-    """Whether a process of group `pgid` still runs (zombies waiting to be reaped do not count)."""
+def group_members(pgid: int) -> list[int]:
+    """The PIDs of group `pgid` that still run (zombies waiting to be reaped do not count)."""
+    members = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
+            members.append(int(stat.parent.name))
+    return members

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab.process import stop_group
+from rnnlab.process import group_members, stop_group
 
 WORKER = textwrap.dedent("""
     import multiprocessing, signal, sys, time
@@ -84,15 +84,44 @@ def test_a_stage_unwinds_on_a_signal_and_exits_by_it(tmp_path, sig, status, mess
     assert (tmp_path / "unwound").read_text() == "yes"
 
 
+def test_a_stage_behind_a_sh_c_wrapper_dies_when_the_process_above_the_shell_is_killed(tmp_path):
+    """DVC runs a stage as `$SHELL -c cmd`; dash keeps itself between DVC and the stage (so does any shell
+    for `cmd; true`), and a `kill -9` of DVC leaves that shell alive: the stage must still stop, unwinding."""
+    script = tmp_path / "stage.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, time
+        from pathlib import Path
+        from rnnlab.process import run_stage
+
+        def main():
+            try:
+                print(os.getpid(), flush=True)
+                time.sleep(120)
+            finally:
+                Path({str(tmp_path / "unwound")!r}).write_text("yes")
+
+        run_stage(main)
+    """))
+    top = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; "
+                            f"subprocess.run(['/bin/sh', '-c', '{sys.executable} {script}; true'])"],
+                           stdout=subprocess.PIPE, text=True)
+    stage = int(top.stdout.readline())
+    shell = int(Path(f"/proc/{stage}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    assert Path(f"/proc/{shell}/cmdline").read_bytes().startswith(b"/bin/sh\0-c\0")
+    top.kill()
+    top.wait()
+    assert wait_until(lambda: not running(stage)), "the stage outlived the process above its shell"
+    assert (tmp_path / "unwound").read_text() == "yes"
+
+
 def test_stop_group_stops_every_process_of_the_group():
     leader = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
                                "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
                                "print('ready', flush=True); time.sleep(120)"],
                               stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert leader.stdout.readline() == "ready\n"
-    members = [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/stat")
-               if running(int(p.parent.name)) and int(p.read_text().rsplit(")", 1)[1].split()[2]) == leader.pid]
-    assert len(members) == 2
+    members = group_members(leader.pid)
+    assert len(members) == 2 and leader.pid in members
     stop_group(leader.pid)
     leader.wait(timeout=10)
     assert wait_until(lambda: not any(running(pid) for pid in members))
