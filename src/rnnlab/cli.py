@@ -28,6 +28,7 @@ from rnnlab.team.server import Server, ServerError, login_help
 from rnnlab.team.server import start as start_server
 from rnnlab.team.server import stop as stop_server
 from rnnlab.training.checkpoint import load_checkpoint
+from rnnlab.training.tracking import runs_view_url
 
 
 class CommandError(RuntimeError):
@@ -104,12 +105,14 @@ def ui_command(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.pid_file} exists: a UI may be running (stop it with `make ui-stop`)")
     die_with_parent()
     raise_on_signals()
+    url = runs_view_url(f"http://{args.host}:{args.port}", args.backend_store_uri)  # before the server opens the store
     cmd = ["mlflow", "ui", "--backend-store-uri", args.backend_store_uri, "--host", args.host,
            "--port", str(args.port), "--workers", "1"]
     server = subprocess.Popen(cmd, env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
                               start_new_session=True)
     args.pid_file.parent.mkdir(parents=True, exist_ok=True)
     args.pid_file.write_text(f"{server.pid}\n")
+    print(f"MLflow UI: {url}", file=sys.stderr, flush=True)
     try:
         return server.wait()
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM (kill of this command or of `make ui`)

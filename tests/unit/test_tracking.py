@@ -1,6 +1,7 @@
 """Trackers: the in-memory one, context tags, and MLflow runs in a throwaway sqlite store."""
 
 import contextlib
+import json
 import socket
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 
 from rnnlab.process import Terminated, is_dead, process_id
 from rnnlab.training import tracking
-from rnnlab.training.tracking import PROCESS_TAG, MemoryTracker, annotate_run, context_tags, mlflow_run
+from rnnlab.training.tracking import EXPERIMENT, PROCESS_TAG, RUNS_VIEW, MemoryTracker, annotate_run, context_tags, mlflow_run
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -194,3 +195,24 @@ def test_annotating_a_finished_run_keeps_its_status_and_duration(mlflow_env, tra
     assert after.data.metrics["test_macro_f1"] == 0.7
     experiment = client.get_experiment(after.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens it on its runs
+
+
+def test_writers_that_open_a_new_sqlite_store_together_all_land(tmp_path):
+    """Without the first-use lock, processes creating the schema together fail (alembic races: 8 of 8 did)."""
+    uri = f"sqlite:///{tmp_path / 'new.db'}"
+    code = ("import sys; from rnnlab.training.tracking import mlflow_run\n"
+            "with mlflow_run(sys.argv[1], {'MLFLOW_TRACKING_URI': sys.argv[2]}) as t:\n"
+            "    t.log_metrics({'test_macro_f1': 0.5})")
+    writers = [subprocess.Popen([sys.executable, "-c", code, f"w{i}", uri], stderr=subprocess.PIPE, text=True)
+               for i in range(4)]
+    errors = [w.communicate(timeout=300)[1] for w in writers]
+    assert [w.returncode for w in writers] == [0] * 4, "\n".join(e[-1500:] for e in errors)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.info.run_name for r in runs) == ["w0", "w1", "w2", "w3"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    view = json.loads(experiment.tags[f"mlflow.sharedViewState.{RUNS_VIEW}"])  # the runs table a newcomer opens
+    assert "metrics.`test_macro_f1`" in view["selectedColumns"]

@@ -6,6 +6,8 @@ Only this module imports mlflow.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -19,8 +21,15 @@ from rnnlab.process import is_dead, process_id
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 EXPERIMENT = "rnnlab-sentiment"
 PROCESS_TAG = "rnnlab.process"  # host:pid:start of the process that holds the run open
-# MLflow 3's UI opens an experiment of this kind on its runs, not on the GenAI traces overview
-EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+RUNS_VIEW = "rnnlab"  # `#/experiments/<id>/runs?viewStateShareKey=rnnlab` opens the runs table on this view
+_COLUMNS = ["attributes.`Run Name`", "metrics.`test_macro_f1`", "metrics.`test_accuracy`", "metrics.`val_macro_f1`"]
+EXPERIMENT_TAGS = {
+    # MLflow 3's UI opens an experiment of this kind on its runs, not on the GenAI traces overview
+    "mlflow.experimentKind": "custom_model_development",
+    # the UI's own shared-view mechanism: the runs with their test metrics, best first
+    f"mlflow.sharedViewState.{RUNS_VIEW}": json.dumps(
+        {"selectedColumns": _COLUMNS, "orderByKey": "metrics.`test_macro_f1`", "orderByAsc": False}),
+}
 
 
 class Tracker(Protocol):
@@ -101,15 +110,19 @@ def mlflow_run(
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri(env))
-    client, experiment_id = mlflow.MlflowClient(), mlflow.set_experiment(experiment).experiment_id
-    if not EXPERIMENT_KIND.items() <= client.get_experiment(experiment_id).tags.items():
-        client.set_experiment_tag(experiment_id, *next(iter(EXPERIMENT_KIND.items())))
+    with _first_use_lock(tracking_uri(env)):
+        client, experiment_id = mlflow.MlflowClient(), mlflow.set_experiment(experiment).experiment_id
+        tags = client.get_experiment(experiment_id).tags
+        for key, value in EXPERIMENT_TAGS.items():
+            if tags.get(key) != value:
+                client.set_experiment_tag(experiment_id, key, value)
     sweep_dead_runs(client, experiment_id)
     if run_id is not None and not run_exists(run_id, env):
         print(f"run {run_id} is not in {tracking_uri(env)} (saved while logging elsewhere): logging to a new run",
               file=sys.stderr)
         run_id = None
-    run = mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name)
+    # by id: when another process created the experiment first, set_experiment returns it without making it active
+    run = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=None if run_id else run_name)
     status = "FAILED"
     try:
         tracker = MlflowTracker(mlflow, run.info.run_id)
@@ -124,6 +137,37 @@ def mlflow_run(
         raise
     finally:
         mlflow.end_run(status)
+
+
+def runs_view_url(base_url: str, uri: str, experiment: str = EXPERIMENT) -> str:
+    """Where the UI at `base_url` shows `experiment`'s runs with their test metrics (its front page before
+    the experiment exists)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    found = mlflow.MlflowClient(uri).get_experiment_by_name(experiment)
+    if found is None:
+        return base_url
+    return f"{base_url}/#/experiments/{found.experiment_id}/runs?viewStateShareKey={RUNS_VIEW}"
+
+
+@contextlib.contextmanager
+def _first_use_lock(uri: str) -> Iterator[None]:
+    """For a sqlite store, hold an flock on its folder while this process opens it and creates the experiment.
+
+    Processes that open a new sqlite file together all create its schema (alembic migrations racing: 8 of
+    8 fail in benchmarks/bench_tracking.py) or the same experiment; one at a time, the first creates and
+    the others find. Servers handle this themselves.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    folder = os.open(Path(uri.removeprefix("sqlite:///")).resolve().parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(folder)  # releases the lock
 
 
 def run_exists(run_id: str, env: Mapping[str, str]) -> bool:
