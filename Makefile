@@ -59,7 +59,7 @@ remote: setup  ## make remote URL=...: set the team's DVC remote (commit .dvc/co
 	dvc remote add --default --force team '$(URL)'
 
 test: setup browser postgres  ## the test suite, on CPU
-	python -m pytest
+	python -m pytest --durations=20
 
 ui: setup  ## the MLflow UI on 127.0.0.1:$(PORT) in the foreground (one worker); Ctrl-C, a kill or `make ui-stop` stop all of it
 	exec rnnlab ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --port $(PORT) --pid-file $(UI_PID)

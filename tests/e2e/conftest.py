@@ -58,6 +58,20 @@ def base_model(**overrides) -> dict:
 
 
 @pytest.fixture(scope="session")
+def browser() -> str:
+    """Headless Chromium's path; `make test` installs it (`make browser`), a test installs nothing."""
+    from .browser import find_browser
+
+    path = find_browser()
+    if path is None:
+        message = "headless Chromium is missing: `make browser` (or `apt-get install -y chromium`) installs it"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
 def mirror() -> Path:
     """The local corpus mirror: RNNLAB_MIRROR, else ../shared/datasets beside the repository."""
     path = Path(os.environ.get("RNNLAB_MIRROR") or ROOT.parent / "shared" / "datasets").resolve()
@@ -66,6 +80,18 @@ def mirror() -> Path:
             pytest.fail(f"CI needs the corpus mirror, not found at {path}")
         pytest.skip(f"no corpus mirror at {path}")
     return path
+
+
+def tiny_params(epochs: int, model: dict | None = None, **overrides) -> dict:
+    """params overrides for the tiny pipeline: the CSV `write_tiny_corpus` writes at corpus/tiny.csv, the
+    three recurrent models at TINY_MODEL size (with `model`'s changes), one torch thread, `epochs` epochs."""
+    return {
+        "download.corpora": ["nltk_stopwords"], "prepare.corpus": "local_csv", "prepare.local_csv.path": "corpus/tiny.csv",
+        "tfidf.char_ngrams": False, "tfidf.C": [1.0], "tfidf.min_df": 1, "featurize.min_freq": 1,
+        "trainer.epochs": epochs, "trainer.batch_size": 16, "trainer.num_threads": 1,
+        **{f"train.{m}": base_model(cell=m, **TINY_MODEL, **(model or {})) for m in MODELS},
+        **overrides,
+    }
 
 
 def make_repo(dest: Path, overrides: dict) -> Path:

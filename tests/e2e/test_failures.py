@@ -19,8 +19,10 @@ import pytest
 import torch
 import yaml
 
+from rnnlab.process import group_members
+
 from .conftest import (
-    MODELS, TINY_MODEL, VENV_BIN, base_model, free_port, make_repo, pipeline_env, run, write_tiny_corpus,
+    VENV_BIN, free_port, make_repo, pipeline_env, run, tiny_params, write_tiny_corpus,
 )
 
 HOOK = '''
@@ -50,12 +52,7 @@ def repo(tmp_path_factory, mirror):
     """A tiny pipeline run once up to `evaluate`, and the environment its stages see."""
     repo = tmp_path_factory.mktemp("failures")
     write_tiny_corpus(repo / "corpus" / "tiny.csv")
-    overrides = {
-        "download.corpora": ["nltk_stopwords"], "prepare.corpus": "local_csv", "prepare.local_csv.path": "corpus/tiny.csv",
-        "tfidf.char_ngrams": False, "tfidf.C": [1.0], "tfidf.min_df": 1, "featurize.min_freq": 1,
-        "trainer.epochs": EPOCHS, "trainer.patience": EPOCHS, "trainer.batch_size": 16, "trainer.lr": 0.01,
-        "trainer.num_threads": 1, **{f"train.{m}": base_model(cell=m, **(TINY_MODEL | {"embedding_dropout": 0.2})) for m in MODELS},
-    }
+    overrides = tiny_params(EPOCHS, {"embedding_dropout": 0.2}, **{"trainer.patience": EPOCHS, "trainer.lr": 0.01})
     make_repo(repo, overrides)
     hooks = tmp_path_factory.mktemp("hooks")
     (hooks / "sitecustomize.py").write_text(HOOK, encoding="utf-8")
@@ -184,7 +181,11 @@ def test_kill_9_of_dvc_repro_stops_the_trainer_and_its_run(repo):
     repo, env = repo
     set_hidden_size(repo, "lstm", 20)
     before = runs(repo, "lstm")
-    proc, pid = start_paused(repo, env, "train@lstm")
+    # DVC runs the stage as `$SHELL -c cmd`; dash (/bin/sh here, and $SHELL where none is set) stays between
+    # DVC and the stage, which makes its parent a shell that a kill -9 of DVC leaves alive
+    proc, pid = start_paused(repo, env | {"SHELL": "/bin/sh"}, "train@lstm")
+    shell = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    assert Path(f"/proc/{shell}/cmdline").read_bytes().startswith(b"/bin/sh\0-c\0")
     os.kill(proc.pid, signal.SIGKILL)  # dvc itself, not the stage
     proc.wait(timeout=30)
     assert wait_dead(pid), "the trainer outlived dvc repro"
@@ -222,19 +223,6 @@ def test_a_diverging_model_fails_the_repro_naming_the_stage_and_keeps_metrics_an
     assert runs(repo, "rnn")[failed] == "FAILED"
 
 
-def group(pgid: int) -> list[int]:
-    """Running processes of process group `pgid`."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(stat.parent.name))
-    return members
-
-
 @pytest.mark.parametrize("stop", ["kill make ui by its PID", "make ui-stop"])
 def test_stopping_make_ui_stops_everything_it_started(repo, stop):
     repo, env = repo
@@ -252,7 +240,7 @@ def test_stopping_make_ui_stops_everything_it_started(repo, stop):
             assert ui.poll() is None and time.monotonic() < deadline, "make ui did not serve within 120 s"
             time.sleep(0.5)
     pid_file = repo / ".rnnlab" / "ui.pid"
-    server = group(int(pid_file.read_text()))
+    server = group_members(int(pid_file.read_text()))
     assert len(server) >= 2  # mlflow and its uvicorn worker
     if stop == "make ui-stop":
         run(["make", "-s", "ui-stop", *make_vars], repo, env)

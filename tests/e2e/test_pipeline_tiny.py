@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from .conftest import (
-    MODELS, TINY_MODEL, VENV_BIN, base_model, free_port, make_repo, pipeline_env, run, write_tiny_corpus,
+    MODELS, VENV_BIN, free_port, make_repo, pipeline_env, run, tiny_params, write_tiny_corpus,
 )
 
 
@@ -22,20 +22,7 @@ from .conftest import (
 def tiny_repo(tmp_path_factory, mirror):
     repo = tmp_path_factory.mktemp("tiny")
     write_tiny_corpus(repo / "corpus" / "tiny.csv")
-    overrides = {
-        "download.corpora": ["nltk_stopwords"],
-        "prepare.corpus": "local_csv",
-        "prepare.local_csv.path": "corpus/tiny.csv",
-        "tfidf.char_ngrams": False,
-        "tfidf.C": [1.0],
-        "tfidf.min_df": 1,
-        "featurize.min_freq": 1,
-        "trainer.epochs": 3,
-        "trainer.batch_size": 16,
-        "trainer.lr": 0.01,
-        "trainer.num_threads": 1,
-        **{f"train.{m}": base_model(cell=m, **TINY_MODEL) for m in MODELS},
-    }
+    overrides = tiny_params(3, **{"trainer.lr": 0.01})
     make_repo(repo, overrides)
     env = pipeline_env(mirror) | {"MLFLOW_TRACKING_URI": f"sqlite:///{repo}/mlflow.db"}
     output = run(["dvc", "repro", "register"], repo, env)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import MODELS, TINY_MODEL, VENV_BIN, base_model, free_port, make_repo, pipeline_env, run, write_tiny_corpus
+from .conftest import MODELS, VENV_BIN, free_port, make_repo, pipeline_env, run, tiny_params, write_tiny_corpus
 
 USER, PASSWORD = "alice", "s3cret-webdav"
 
@@ -67,12 +67,7 @@ def pushed(tmp_path_factory, mirror, webdav):
     """A repository that trained the tiny pipeline and pushed it to the WebDAV remote and to a folder remote."""
     origin = tmp_path_factory.mktemp("origin")
     write_tiny_corpus(origin / "corpus" / "tiny.csv")
-    make_repo(origin, {
-        "download.corpora": ["nltk_stopwords"], "prepare.corpus": "local_csv", "prepare.local_csv.path": "corpus/tiny.csv",
-        "tfidf.char_ngrams": False, "tfidf.C": [1.0], "tfidf.min_df": 1, "featurize.min_freq": 1,
-        "trainer.epochs": 2, "trainer.batch_size": 16, "trainer.num_threads": 1,
-        **{f"train.{m}": base_model(cell=m, **TINY_MODEL) for m in MODELS},
-    })
+    make_repo(origin, tiny_params(2))
     env = pipeline_env(mirror)
     folder = tmp_path_factory.mktemp("shelf")
     make(origin, env, "remote", f"URL={webdav}")

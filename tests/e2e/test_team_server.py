@@ -2,7 +2,8 @@
 
 The tiny pipeline logs to it; the REST API must show its runs, metric histories and artifacts, refuse
 a request without credentials (401) and a reader's write (403); no password may appear in a log or
-a committed file; `make server-stop` must leave no process running.
+a committed file; headless Chromium, logged in, must see the runs with their test metrics;
+`make server-stop` must leave no process running.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from rnnlab.process import group_members
 from rnnlab.team.migrate import FROM_TAG
 from rnnlab.team.server import read_credentials
+from rnnlab.training.tracking import RUNS_VIEW
 
-from .conftest import MODELS, TINY_MODEL, VENV_BIN, base_model, free_port, make_repo, pipeline_env, run, write_tiny_corpus
+from .browser import LoginProxy, page_dom, table_rows
+from .conftest import MODELS, VENV_BIN, free_port, make_repo, pipeline_env, run, tiny_params, write_tiny_corpus
 
 
 def call(url: str, path: str, auth: tuple[str, str] | None, body: dict | None = None, version: str = "2.0") -> dict:
@@ -48,12 +52,7 @@ def team(tmp_path_factory, mirror):
     """A tiny repository, its tracking server (`make server`), and the pipeline run logging to it."""
     repo = tmp_path_factory.mktemp("team")
     write_tiny_corpus(repo / "corpus" / "tiny.csv")
-    make_repo(repo, {
-        "download.corpora": ["nltk_stopwords"], "prepare.corpus": "local_csv", "prepare.local_csv.path": "corpus/tiny.csv",
-        "tfidf.char_ngrams": False, "tfidf.C": [1.0], "tfidf.min_df": 1, "featurize.min_freq": 1,
-        "trainer.epochs": 3, "trainer.batch_size": 16, "trainer.num_threads": 1,
-        **{f"train.{m}": base_model(cell=m, **TINY_MODEL) for m in MODELS},
-    })
+    make_repo(repo, tiny_params(3))
     # PostgreSQL runs as its own user: its folder must be reachable, which pytest's private tmp is not
     server_dir = Path(tempfile.mkdtemp(prefix="rnnlab-server-")) / "server"
     server_dir.parent.chmod(0o711)
@@ -155,11 +154,21 @@ def test_local_runs_move_into_the_server_with_identical_metric_histories(team, t
     assert [a.path for a in target.list_artifacts(copied.info.run_id, "notes")] == ["notes/notes.txt"]
 
 
+def test_after_login_the_ui_shows_the_pipeline_runs_with_their_test_metrics(team, browser, tmp_path):
+    """The page a member sees once logged in (the README's picture, with RNNLAB_UPDATE_SCREENSHOT set)."""
+    experiment = call(team["url"], "experiments/get-by-name?experiment_name=rnnlab-sentiment", admin(team))["experiment"]
+    with LoginProxy(team["url"], *admin(team)) as logged_in:
+        url = f"{logged_in.url}/#/experiments/{experiment['experiment_id']}/runs?viewStateShareKey={RUNS_VIEW}"
+        dom = page_dom(browser, tmp_path, url, "mlflow_server_ui.png")
+    assert "col-id=\"metrics.`test_macro_f1`\"" in dom
+    rows = table_rows(dom)
+    assert sorted(next(t for t in row if t in {*MODELS, "tfidf"}) for row in rows) == sorted({*MODELS, "tfidf"})
+
+
 def test_make_server_stop_leaves_no_process_running(team):
     pid = int((team["dir"] / "mlflow.pid").read_text())
     postmaster = int((team["dir"] / "postgres" / "postmaster.pid").read_text().split()[0])
-    group = [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/stat")
-             if running(int(p.parent.name)) and int(p.read_text().rsplit(")", 1)[1].split()[2]) == pid]
+    group = group_members(pid)
     assert running(postmaster) and len(group) >= 2
     run([*team["make"], "server-stop"], team["repo"], team["env"])
     deadline = time.monotonic() + 30
