@@ -89,7 +89,7 @@ def tiny_params(epochs: int, model: dict | None = None, **overrides) -> dict:
         "download.corpora": ["nltk_stopwords"], "prepare.corpus": "local_csv", "prepare.local_csv.path": "corpus/tiny.csv",
         "tfidf.char_ngrams": False, "tfidf.C": [1.0], "tfidf.min_df": 1, "featurize.min_freq": 1,
         "trainer.epochs": epochs, "trainer.batch_size": 16, "trainer.num_threads": 1,
-        **{f"train.{m}": base_model(cell=m, **TINY_MODEL, **(model or {})) for m in MODELS},
+        **{f"train.{m}": base_model(cell=m, **(TINY_MODEL | (model or {}))) for m in MODELS},
         **overrides,
     }
 
