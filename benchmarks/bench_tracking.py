@@ -22,7 +22,7 @@ import common  # first: it sets the environment before rnnlab imports tqdm
 import torch
 
 from rnnlab.team.server import Server, read_credentials, start, stop
-from rnnlab.training.tracking import mlflow_run
+from rnnlab.training.tracking import EXPERIMENT_TAGS, mlflow_run
 
 EPOCHS = 20
 
@@ -64,13 +64,14 @@ def landed(uri: str, experiment: str) -> int:
 def measure(uri: str, n: int, label: str, new_experiment: bool = False) -> dict:
     """Start `n` writers together against `uri`; their failures and the wall time until the last one ends.
 
-    The experiment exists before they start (as after the pipeline's first stage), unless `new_experiment`.
+    The experiment exists before they start, with the tags the pipeline's first stage gives it, unless
+    `new_experiment`.
     """
     experiment = f"bench-{label}-{n}-{os.getpid()}"
     if not new_experiment:
         from mlflow import MlflowClient
 
-        MlflowClient(tracking_uri=uri).create_experiment(experiment)
+        MlflowClient(tracking_uri=uri).create_experiment(experiment, tags=EXPERIMENT_TAGS)
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter per writer, as separate stages are
     barrier, results = ctx.Barrier(n), ctx.Queue()
     procs = [ctx.Process(target=writer, args=(uri, experiment, i, barrier, results)) for i in range(n)]
