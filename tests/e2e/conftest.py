@@ -51,6 +51,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie waiting to be reaped has stopped running)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def base_model(**overrides) -> dict:
     """A full model entry for params.yaml: the zoo's base model with `overrides`."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))

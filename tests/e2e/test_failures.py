@@ -22,7 +22,7 @@ import yaml
 from rnnlab.process import group_members
 
 from .conftest import (
-    VENV_BIN, free_port, make_repo, pipeline_env, run, tiny_params, write_tiny_corpus,
+    VENV_BIN, free_port, make_repo, pipeline_env, run, running, tiny_params, write_tiny_corpus,
 )
 
 HOOK = '''
@@ -85,19 +85,11 @@ def start_paused(repo: Path, env: dict, stage: str) -> tuple[subprocess.Popen, i
     return proc, int(mark.read_text())
 
 
-def alive(pid: int) -> bool:
-    """A process that runs (a zombie waiting to be reaped has stopped running)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def wait_dead(pid: int, seconds: float = 30) -> bool:
     deadline = time.monotonic() + seconds
-    while alive(pid) and time.monotonic() < deadline:
+    while running(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return not alive(pid)
+    return not running(pid)
 
 
 def trainers(repo: Path) -> list[int]:
@@ -109,7 +101,7 @@ def trainers(repo: Path) -> list[int]:
                 found.append(int(proc.name))
         except OSError:
             continue
-    return [pid for pid in found if alive(pid)]
+    return [pid for pid in found if running(pid)]
 
 
 def runs(repo: Path, name: str) -> dict[str, str]:

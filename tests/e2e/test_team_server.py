@@ -26,7 +26,7 @@ from rnnlab.team.server import read_credentials
 from rnnlab.training.tracking import RUNS_VIEW
 
 from .browser import LoginProxy, page_dom, table_rows
-from .conftest import MODELS, VENV_BIN, free_port, make_repo, pipeline_env, run, tiny_params, write_tiny_corpus
+from .conftest import MODELS, VENV_BIN, free_port, make_repo, pipeline_env, run, running, tiny_params, write_tiny_corpus
 
 
 def call(url: str, path: str, auth: tuple[str, str] | None, body: dict | None = None, version: str = "2.0") -> dict:
@@ -38,13 +38,6 @@ def call(url: str, path: str, auth: tuple[str, str] | None, body: dict | None = 
                                      data=None if body is None else json.dumps(body).encode())
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read() or b"{}")
-
-
-def running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
