@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PORT ?= 5000
 REF ?= main
 UI_PID := .rnnlab/ui.pid
-# what `make run` reproduces (dvc repro targets; empty: the whole pipeline)
+# what `make run` reproduces (dvc repro targets; empty: the main pipeline, dvc.yaml)
 STAGES ?=
 # `make run` when the team's DVC remote cannot be reached: fail, or warn and train locally
 REMOTE_ERROR ?= fail
@@ -21,7 +21,7 @@ ARTIFACTS ?=
 export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: setup browser postgres run push remote test ui ui-stop server server-stop bench review clean
+.PHONY: setup browser postgres run all push remote test ui ui-stop server server-stop bench review clean
 
 # the stamp's name holds pyproject.toml's hash: a changed file needs a new stamp, a fresh clone's newer mtime does not
 $(STAMP):
@@ -47,9 +47,13 @@ postgres:  ## PostgreSQL's server programs (for `make server` and its tests), fr
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else echo "no PostgreSQL and no root apt-get: install it (apt-get install postgresql)"; fi; }
 
-run: setup  ## restore what the team's DVC remote holds (if one is set), then reproduce (RNNLAB_MIRROR: offline)
+run: setup  ## restore what the team's DVC remote holds (if one is set), then reproduce the main pipeline (RNNLAB_MIRROR: offline)
 	rnnlab remote restore --on-error $(REMOTE_ERROR)
 	dvc repro $(STAGES)
+
+all: setup  ## `make run`, then every study (studies/*/dvc.yaml: zoo, search, character tasks), their runs on Ray
+	rnnlab remote restore --on-error $(REMOTE_ERROR)
+	dvc repro --all-pipelines
 
 push: setup  ## publish the outputs and DVC's run-cache to the team's remote
 	rnnlab remote push

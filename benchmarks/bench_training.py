@@ -87,9 +87,9 @@ def configs(v: Variant, args: argparse.Namespace, device: torch.device, epochs: 
     model = dataclasses.replace(base, cell=v.cell, embedding_dim=args.embedding_dim, hidden_size=args.hidden_size,
                                 num_layers=1, bidirectional=False, pooling="max", packed=packed,
                                 recurrent_dropout=recurrent_dropout)
-    trainer = TrainerConfig(device=str(device), epochs=epochs, batch_size=args.batch_size, bucket_by_length=True,
-                            pad_to_max_len=False, lr=2e-3, weight_decay=0.0, clip_grad_norm=1.0, patience=epochs,
-                            class_weight="balanced", num_threads=args.threads)
+    trainer = TrainerConfig(device=str(device), autocast="off", epochs=epochs, batch_size=args.batch_size,
+                            bucket_by_length=True, pad_to_max_len=False, lr=2e-3, weight_decay=0.0, clip_grad_norm=1.0,
+                            patience=epochs, class_weight="balanced", num_threads=args.threads)
     trainer = dataclasses.replace(trainer, **trainer_fields)
     return model, trainer
 

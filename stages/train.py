@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from rnnlab.cluster import ray_session
 from rnnlab.config import load_section
 from rnnlab.data.files import sha256_file, write_json
 from rnnlab.models.classifier import count_parameters
@@ -17,6 +18,7 @@ from rnnlab.text.tokenizer import load_stopwords
 from rnnlab.text.vocab import Vocab
 from rnnlab.training.checkpoint import Checkpoint, save_checkpoint
 from rnnlab.training.classification import train_classifier
+from rnnlab.training.distributed import fit_data_parallel
 from rnnlab.training.resume import StageState, fingerprint
 from rnnlab.training.tracking import mlflow_run
 
@@ -34,6 +36,7 @@ def main() -> None:
     args = parser.parse_args()
 
     trainer, seed = load_section(args.params, "trainer"), load_section(args.params, "seed")
+    workers = load_section(args.params, "data_parallel").workers
     model_cfg = load_section(args.params, f"train.{args.name}")
     text, max_len = load_section(args.params, "preprocess.text"), load_section(args.params, "featurize.max_len")
     torch.set_num_threads(trainer.num_threads)
@@ -47,7 +50,13 @@ def main() -> None:
     run = state.run()
     with mlflow_run(args.name, os.environ, stage=stage, run_id=run.run_id) as tracker:
         tracker.set_tags({"data.tensors.sha256": sha256_file(args.tensors), "data.vocab.sha256": sha256_file(args.vocab)})
-        model, result = train_classifier(model_cfg, trainer, list(vocab.itos), splits, len(classes), tracker, seed, run)
+        itos = list(vocab.itos)
+        if workers == 1:
+            model, result = train_classifier(model_cfg, trainer, itos, splits, len(classes), tracker, seed, run)
+        else:  # Ray Train workers, each a share of every epoch (no resuming: a stopped run starts over)
+            with ray_session(load_section(args.params, "cluster"), os.environ):
+                model, result = fit_data_parallel(model_cfg, trainer, itos, splits, len(classes), seed, workers,
+                                                  os.environ, tracker)
         meta = {
             "name": args.name, "best_epoch": result.best_position, "n_parameters": count_parameters(model),
             "val_macro_f1": result.best["val_macro_f1"], "history": result.history,

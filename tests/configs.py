@@ -24,12 +24,13 @@ from rnnlab.text import lemmas as _lemmas  # noqa: F401
 MODEL = dict(cell="lstm", nonlinearity="tanh", embedding_dim=128, hidden_size=128, num_layers=1, bidirectional=False,
              pooling="last", packed=True, embedding_dropout=0.0, dropout=0.0, recurrent_dropout=0.0, init="default",
              learned_init_state=False, embeddings="scratch", freeze_embeddings=False)
-TRAINER = dict(device="cpu", epochs=10, batch_size=64, bucket_by_length=True, pad_to_max_len=False, lr=2e-3,
-               weight_decay=0.0, clip_grad_norm=1.0, patience=3, class_weight="none", num_threads=1)
+TRAINER = dict(device="cpu", autocast="bf16", epochs=10, batch_size=64, bucket_by_length=True, pad_to_max_len=False,
+               lr=2e-3, weight_decay=0.0, clip_grad_norm=1.0, patience=3, class_weight="none", num_threads=1)
 TEXT = dict(lowercase=True, replace_urls=True, replace_mentions=True, replace_numbers=True, remove_stopwords=True,
             keep_negations=True, normalize="lemma")
 LM = dict(embedding_dim=64, hidden_size=256, num_layers=2, dropout=0.2)
-LM_TRAINER = dict(device="cpu", steps=1800, lr=0.003, clip_grad_norm=1.0, eval_every=200, num_threads=1)
+LM_TRAINER = dict(device="cpu", autocast="bf16", steps=1800, lr=0.003, clip_grad_norm=1.0, eval_every=200,
+                  num_threads=1)
 
 
 def model_config(**overrides: Any) -> ModelConfig:

@@ -35,9 +35,12 @@ class CommandError(RuntimeError):
     """Bad input to a command: printed without a traceback, exit status 2."""
 
 
+CHARS_PIPELINE = Path("studies/chars/dvc.yaml")  # the character-level tasks' stages
+
+
 def _checkpoint(given: Path | None, stage: str) -> Path:
-    """--checkpoint when given, else the stage's checkpoint as dvc.yaml declares it."""
-    return given if given is not None else model_checkpoint(stage)
+    """--checkpoint when given, else the stage's checkpoint as the character tasks' dvc.yaml declares it."""
+    return given if given is not None else model_checkpoint(stage, CHARS_PIPELINE)
 
 
 def predict_command(args: argparse.Namespace) -> int:

@@ -180,6 +180,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainerConfig:
     device: Device
+    autocast: Literal["bf16", "fp16", "off"]  # mixed precision on CUDA (fp16 with a GradScaler); CPU: always off
     epochs: PositiveInt
     batch_size: PositiveInt
     bucket_by_length: bool
@@ -190,6 +191,13 @@ class TrainerConfig:
     patience: PositiveInt
     class_weight: Literal["balanced", "none"]
     num_threads: PositiveInt
+
+
+@dataclass(frozen=True)
+class DataParallelConfig:
+    """How many workers train one classifier together (DistributedDataParallel under Ray Train)."""
+
+    workers: PositiveInt  # 1: in the stage's own process; N > 1: N Ray Train workers, each a share of every epoch
 
 
 @dataclass(frozen=True)
@@ -229,6 +237,7 @@ class LMConfig:
 @dataclass(frozen=True)
 class LMTrainerConfig:
     device: Device
+    autocast: Literal["bf16", "fp16", "off"]  # mixed precision on CUDA (fp16 with a GradScaler); CPU: always off
     steps: PositiveInt
     lr: PositiveFloat
     clip_grad_norm: NonNegativeFloat  # 0 = no clipping
@@ -299,6 +308,29 @@ class ProbeConfig:
             raise ConfigError("cells and lengths: need at least one each")
 
 
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Where independent training runs go: Ray tasks (local, or RAY_ADDRESS's cluster), or one after another."""
+
+    executor: Literal["ray", "local"]
+    max_cpus: NonNegativeInt  # a local Ray's CPUs: 0 = every core
+    gpus_per_run: Annotated[float, Range(low=0, high=1)]  # the share of a GPU a run on CUDA asks for
+    max_retries: NonNegativeInt  # a task whose worker died is retried, resuming from the run's saved state
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """A search over the main model's hyperparameters: Optuna's TPE proposes, ASHA stops poor trials early."""
+
+    model: str  # the `train` entry (with the `trainer` section) the search starts from
+    trials: PositiveInt
+    time_budget_s: PositiveInt  # no trial starts after this many seconds
+    max_concurrent: PositiveInt  # 1: one trial after another, the same trials on every run
+    grace_period: PositiveInt  # ASHA: epochs a trial trains before it may be stopped
+    reduction_factor: Annotated[int, Range(low=2)]  # ASHA: 1 in this many trials goes on at each rung
+    space: dict[str, dict[str, tuple[Any, ...]]]  # params key -> {choice: [...]} | {uniform|loguniform: [low, high]}
+
+
 # Every params key a stage may load, and what it loads into; `*` stands for any one name.
 SECTIONS: dict[str, Any] = {
     "seed": NonNegativeInt,
@@ -310,11 +342,15 @@ SECTIONS: dict[str, Any] = {
     "featurize": FeaturizeConfig,
     "featurize.max_len": PositiveInt,
     "trainer": TrainerConfig,
+    "data_parallel": DataParallelConfig,
     "train": dict[str, ModelConfig],
     "train.*": ModelConfig,
+    "cluster": ClusterConfig,
+    "tune": TuneConfig,
     "zoo.seeds": tuple[NonNegativeInt, ...],
     "zoo.base": ModelConfig,
     "zoo.trainer": TrainerConfig,
+    "zoo.variants": dict[str, Variant],
     "zoo.variants.*": Variant,
     "download_chars": DownloadConfig,
     "names.split": SplitConfig,

@@ -24,8 +24,9 @@ def test_dvc_status_finds_no_stage_whose_code_params_or_command_changed():
     done = subprocess.run([str(dvc), "status", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout.strip().splitlines()[-1])
-    lock = YAML(typ="safe").load((ROOT / "dvc.lock").read_text(encoding="utf-8"))
-    outs = {out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
+    locks = [YAML(typ="safe").load(path.read_text(encoding="utf-8"))  # the main pipeline's and the studies'
+             for path in [ROOT / "dvc.lock", *ROOT.glob("studies/*/dvc.lock")]]
+    outs = {out["path"] for lock in locks for stage in lock["stages"].values() for out in stage.get("outs", [])}
     differing = {}
     for stage, entries in status.items():
         for entry in entries:

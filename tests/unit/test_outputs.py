@@ -10,13 +10,14 @@ from rnnlab.serving.outputs import model_checkpoint, pipeline_models, stage_outs
 
 ROOT = Path(__file__).resolve().parents[2]
 DVC_YAML = ROOT / "dvc.yaml"
+CHARS = ROOT / "studies/chars/dvc.yaml"  # a study's stages run from the root (wdir): the same relative paths
 
 
 def test_a_foreach_stage_gets_its_item_and_a_plain_stage_its_outs():
     assert model_checkpoint("train@lstm", DVC_YAML) == Path("data/models/lstm.pt")
-    assert model_checkpoint("names_classify", DVC_YAML) == Path("data/chars/names_classifier.pt")
-    assert model_checkpoint("charlm_train", DVC_YAML) == Path("data/chars/charlm.pt")
-    assert Path("reports/chars/names_classifier.md") in stage_outs("names_classify", DVC_YAML)
+    assert model_checkpoint("names_classify", CHARS) == Path("data/chars/names_classifier.pt")
+    assert model_checkpoint("charlm_train", CHARS) == Path("data/chars/charlm.pt")
+    assert Path("reports/chars/names_classifier.md") in stage_outs("names_classify", CHARS)
 
 
 @pytest.mark.parametrize("stage", ["nosuch", "train", "names_classify@x"])

@@ -17,7 +17,9 @@ from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "src"
-STAGES = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+PIPELINES = [ROOT / "dvc.yaml", *sorted(ROOT.glob("studies/*/dvc.yaml"))]  # the main pipeline and the studies
+STAGES = {name: stage for path in PIPELINES
+          for name, stage in YAML(typ="safe").load(path.read_text(encoding="utf-8"))["stages"].items()}
 
 
 def module_file(name: str) -> Path | None:
@@ -127,3 +129,10 @@ def definition_items(name: str) -> list[str]:
     for part in source.strip("${} ").split("."):
         node = node[part]
     return list(node)
+
+
+@pytest.mark.parametrize("path", PIPELINES[1:], ids=[p.parent.name for p in PIPELINES[1:]])
+def test_a_study_runs_its_stages_from_the_repository_root(path):
+    """Paths in a study's dvc.yaml read as in the main one, and the stage scripts' defaults (params.yaml) hold."""
+    stages = YAML(typ="safe").load(path.read_text(encoding="utf-8"))["stages"]
+    assert {name: stage.get("wdir") for name, stage in stages.items()} == dict.fromkeys(stages, "../..")

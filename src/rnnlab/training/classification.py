@@ -13,7 +13,7 @@ from rnnlab.config import ModelConfig, TrainerConfig, flatten
 from rnnlab.models.classifier import build_model, count_parameters
 from rnnlab.models.embeddings import EMBEDDINGS
 from rnnlab.text.batching import EncodedSplit, bucketed_batches, iterate, ordered_batches, shuffled_batches
-from rnnlab.training.loop import Optimization, TrainResult, resolve_device, set_seed, train
+from rnnlab.training.loop import Optimization, TrainResult, resolve_device, set_seed, to_device, train
 from rnnlab.training.metrics import macro_f1
 from rnnlab.training.resume import RunState
 from rnnlab.training.tracking import Tracker
@@ -28,7 +28,19 @@ def class_weights(labels: Tensor, n_classes: int) -> Tensor:
 def _to(batch: tuple[Tensor, ...], device: torch.device) -> tuple[Tensor, ...]:
     tokens, lengths, labels = batch
     # lengths stay on the CPU: pack_padded_sequence wants them there
-    return tokens.to(device, non_blocking=True), lengths, labels.to(device, non_blocking=True)
+    return to_device(tokens, device), lengths, to_device(labels, device)
+
+
+def shard_batches(batches: list[Tensor], shard: tuple[int, int]) -> list[Tensor]:
+    """Worker `rank`'s share of an epoch's batches, for `shard` = (rank, world): every world-th from its rank.
+
+    The epoch is cut to a multiple of `world` first, so that every worker takes the same number of
+    steps (DistributedDataParallel all-reduces at each; one worker with an extra step would wait forever).
+    """
+    rank, world = shard
+    if world == 1:
+        return batches
+    return batches[rank : len(batches) - len(batches) % world : world]
 
 
 @torch.no_grad()
@@ -59,8 +71,8 @@ class ClassificationObjective:
     position, unit, monitor, higher_is_better = "epoch", "sequences", "val_macro_f1", True
 
     def __init__(self, train: EncodedSplit, val: EncodedSplit, cfg: TrainerConfig, n_classes: int, seed: int,
-                 device: torch.device) -> None:
-        self.train, self.val, self.cfg, self.device = train, val, cfg, device
+                 device: torch.device, shard: tuple[int, int] = (0, 1)) -> None:
+        self.train, self.val, self.cfg, self.device, self.shard = train, val, cfg, device, shard
         self.weight = class_weights(train.labels, n_classes) if cfg.class_weight == "balanced" else None
         weight = None if self.weight is None else self.weight.to(device)
         self.loss_fn = nn.CrossEntropyLoss(weight=weight, reduction="sum")
@@ -73,6 +85,7 @@ class ClassificationObjective:
             batches = (bucketed_batches(self.train.lengths, self.cfg.batch_size, self.generator)
                        if self.cfg.bucket_by_length else
                        shuffled_batches(len(self.train), self.cfg.batch_size, self.generator))
+            batches = shard_batches(batches, self.shard)  # every worker drew the same list: each takes its share
             yield epoch, tqdm(iterate(self.train, batches, not self.cfg.pad_to_max_len), total=len(batches),
                               desc=f"epoch {epoch}", leave=False, mininterval=1.0)
 
@@ -100,11 +113,14 @@ class ClassificationObjective:
 
 
 def fit(model: nn.Module, train_split: EncodedSplit, val: EncodedSplit, cfg: TrainerConfig, tracker: Tracker,
-        seed: int, state: RunState | None = None) -> TrainResult:
-    """Train a classifier with early stopping on validation macro-F1; the best epoch's weights are kept."""
+        seed: int, state: RunState | None = None, shard: tuple[int, int] = (0, 1)) -> TrainResult:
+    """Train a classifier with early stopping on validation macro-F1; the best epoch's weights are kept.
+
+    `shard` = (rank, world): this worker's share of every epoch when `world` workers train together.
+    """
     device = resolve_device(cfg.device)
-    objective = ClassificationObjective(train_split, val, cfg, model_classes(model), seed, device)
-    optimization = Optimization(cfg.lr, cfg.weight_decay, cfg.clip_grad_norm)
+    objective = ClassificationObjective(train_split, val, cfg, model_classes(model), seed, device, shard)
+    optimization = Optimization(cfg.lr, cfg.weight_decay, cfg.clip_grad_norm, cfg.autocast)
     return train(model, objective, optimization, device, tracker, patience=cfg.patience, state=state)
 
 
@@ -113,6 +129,13 @@ def train_classifier(
     n_classes: int, tracker: Tracker, seed: int, state: RunState | None = None,
 ) -> tuple[nn.Module, TrainResult]:
     """Seed, build (with pretrained vectors when the config asks), log the configs and fit one classifier."""
+    model = build_classifier(model_cfg, trainer, vocab_itos, n_classes, tracker, seed)
+    return model, fit(model, splits["train"], splits["val"], trainer, tracker, seed, state)
+
+
+def build_classifier(model_cfg: ModelConfig, trainer: TrainerConfig, vocab_itos: list[str], n_classes: int,
+                     tracker: Tracker, seed: int) -> nn.Module:
+    """Seed and build a classifier (with pretrained vectors when the config asks); log the configs."""
     set_seed(seed)
     pretrained = None
     if (source := EMBEDDINGS[model_cfg.embeddings]) is not None:
@@ -121,4 +144,4 @@ def train_classifier(
     model = build_model(model_cfg, len(vocab_itos), n_classes, pretrained)
     tracker.log_params({"seed": seed, "n_parameters": count_parameters(model),
                         **flatten(trainer, "trainer."), **flatten(model_cfg, "model.")})
-    return model, fit(model, splits["train"], splits["val"], trainer, tracker, seed, state)
+    return model

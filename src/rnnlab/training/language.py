@@ -14,7 +14,7 @@ from torch import Tensor
 
 from rnnlab.config import LMTrainerConfig
 from rnnlab.models.language import CharLM, State
-from rnnlab.training.loop import Optimization, TrainResult, resolve_device, train
+from rnnlab.training.loop import Optimization, TrainResult, resolve_device, to_device, train
 from rnnlab.training.resume import RunState
 from rnnlab.training.tracking import Tracker
 
@@ -53,11 +53,11 @@ def stream_epochs(ids: Tensor, batch_size: int, seq_len: int, generator: torch.G
 def _step(model: CharLM, batch: LMBatch, state: State, device: torch.device) -> tuple[Tensor, int, State]:
     """Summed loss, number of predicted characters, next state."""
     state = tuple(s.detach() for s in state) if batch.carry and state is not None else None  # truncated BPTT
-    condition = None if batch.condition is None else batch.condition.to(device)
-    logits, state = model(batch.inputs.to(device), state, condition)  # (B, T, V)
-    targets = batch.targets.to(device).flatten()  # (B*T,)
+    condition = None if batch.condition is None else to_device(batch.condition, device)
+    logits, state = model(to_device(batch.inputs, device), state, condition)  # (B, T, V)
+    targets = to_device(batch.targets, device).flatten()  # (B*T,)
     loss = F.cross_entropy(logits.flatten(0, 1), targets, ignore_index=IGNORE, reduction="sum")
-    return loss, int((targets != IGNORE).sum()), state
+    return loss, int((batch.targets != IGNORE).sum()), state  # counted on the host: no wait for the GPU
 
 
 @torch.no_grad()
@@ -111,4 +111,5 @@ def fit_language_model(model: CharLM, batches: Iterator[LMBatch], val: Sequence[
     """Adam with gradient clipping for `cfg.steps` batches; the weights with the best validation loss win."""
     device = resolve_device(cfg.device)
     objective = LanguageModelObjective(batches, val, cfg.steps, cfg.eval_every, device)
-    return train(model, objective, Optimization(cfg.lr, 0.0, cfg.clip_grad_norm), device, tracker, state=state)
+    optimization = Optimization(cfg.lr, 0.0, cfg.clip_grad_norm, cfg.autocast)
+    return train(model, objective, optimization, device, tracker, state=state)

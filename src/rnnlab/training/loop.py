@@ -7,12 +7,13 @@ The loop owns the optimizer, gradient clipping, logging, keeping the best weight
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,6 +38,13 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def to_device(tensor: Tensor, device: torch.device) -> Tensor:
+    """`tensor` on `device`; to CUDA through page-locked memory, a copy the host does not wait for."""
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 class Objective(Protocol):
@@ -68,6 +76,79 @@ class Optimization:
     lr: float
     weight_decay: float
     clip_grad_norm: float  # 0 = no clipping
+    autocast: str = "off"  # bf16 | fp16 | off: mixed precision on CUDA (never on CPU)
+
+
+AUTOCAST: dict[str, torch.dtype | None] = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
+
+
+@dataclass
+class Precision:
+    """What a forward pass runs in: autocast's dtype (None: float32) and, for fp16, the gradient scaler."""
+
+    device_type: str
+    dtype: torch.dtype | None = None
+    scaler: torch.amp.GradScaler | None = None
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+
+def precision_for(device: torch.device, setting: str) -> Precision:
+    """The `autocast` setting on CUDA; on any other device float32, so CPU numerics never change."""
+    if setting not in AUTOCAST:
+        raise ValueError(f"autocast: {setting!r} is not one of {sorted(AUTOCAST)}")
+    if device.type != "cuda" or AUTOCAST[setting] is None:
+        return Precision(device.type)
+    scaler = torch.amp.GradScaler(device.type) if setting == "fp16" else None  # bf16 has fp32's range: no scaling
+    return Precision(device.type, AUTOCAST[setting], scaler)
+
+
+class StepLedger:
+    """Sums a round's loss in Python floats, checking each step's loss and gradient norm at once (one sync a step)."""
+
+    def __init__(self, optimization: Optimization) -> None:
+        self.optimization, self.total, self.count = optimization, 0.0, 0
+
+    def add_loss(self, loss: Tensor, n: int, step: int, where: Callable[[int], str]) -> None:
+        self.total += _finite(loss.item(), "loss", where(step), self.optimization)
+        self.count += n
+
+    def add_norm(self, norm: Tensor, step: int, where: Callable[[int], str]) -> None:
+        _finite(float(norm), "gradient norm", where(step), self.optimization)
+
+    def close(self, where: Callable[[int], str]) -> tuple[float, int]:
+        return self.total, self.count
+
+
+class RoundLedger:
+    """Keeps a round's losses and gradient norms on their device; `close` checks them all with one host sync.
+
+    A non-finite value is found at the round's end (the optimizer kept stepping after it), still before
+    the round's history, state or best weights are recorded.
+    """
+
+    def __init__(self, optimization: Optimization, position: str) -> None:
+        self.optimization, self.position, self.count = optimization, position, 0
+        self.values: list[tuple[int, str, Tensor]] = []  # (step, "loss" or "gradient norm", 0-d tensor)
+
+    def add_loss(self, loss: Tensor, n: int, step: int, where: Callable[[int], str]) -> None:
+        self.values.append((step, "loss", loss.detach().float()))
+        self.count += n
+
+    def add_norm(self, norm: Tensor, step: int, where: Callable[[int], str]) -> None:
+        self.values.append((step, "gradient norm", norm.detach().float()))
+
+    def close(self, where: Callable[[int], str]) -> tuple[float, int]:
+        if not self.values:
+            return 0.0, 0
+        host = torch.stack([value for _, _, value in self.values]).cpu().tolist()  # (2 * steps,): the one sync
+        for (step, what, _), value in zip(self.values, host):
+            _finite(value, what, f"{where(step)} (on CUDA the check runs once per {self.position}, at its end)",
+                    self.optimization)
+        return math.fsum(v for (_, what, _), v in zip(self.values, host) if what == "loss"), self.count
 
 
 @dataclass
@@ -102,7 +183,8 @@ def train(
     """Adam over the objective's rounds; keeps the best validated weights, stops after `patience` rounds without gain.
 
     With `state`, training resumes from its saved round (if any) and saves itself after every round.
-    A non-finite loss or gradient raises `TrainingDiverged` before the optimizer takes the step.
+    A non-finite loss or gradient raises `TrainingDiverged`: on CPU before the optimizer takes the step; on
+    CUDA, where a per-step check would stall the GPU, at the round's end, before anything of the round is kept.
     """
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -112,19 +194,16 @@ def train(
     if state is not None and state.saved is not None:
         start = _restore(state.saved, model, optimizer, objective, result)
         print(f"resuming after {objective.position} {result.history[-1][objective.position]}", file=sys.stderr)
+    precision = precision_for(device, optimization.autocast)
     for index, (position, batches) in enumerate(objective.rounds(), start):
         began = time.perf_counter()
         model.train()
-        total, count = 0.0, 0
         done = result.history[-1][objective.position] if result.history and objective.position == "step" else 0
-        for step, batch in enumerate(batches, 1):
-            loss, n, divisor = objective.loss(model, batch)
-            where = f"step {done + step}" if objective.position == "step" else f"epoch {position}, step {step}"
-            total, count = total + _finite(loss.item(), "loss", where, optimization), count + n
-            optimizer.zero_grad(set_to_none=True)
-            (loss / divisor).backward()
-            _finite(_clip(params, optimization.clip_grad_norm), "gradient norm", where, optimization)
-            optimizer.step()
+        where = _where(objective.position, position, done)
+        # CPU: every step checked with .item(), as always; CUDA: no host sync per step, one check per round
+        ledger = StepLedger(optimization) if device.type == "cpu" else RoundLedger(optimization, objective.position)
+        _run_round(model, objective, batches, optimizer, params, optimization, precision, ledger, where)
+        total, count = ledger.close(where)  # raises TrainingDiverged before anything of this round is kept
         seconds = time.perf_counter() - began
         record = {objective.position: position, "train_loss": total / max(count, 1), **objective.validate(model)}
         timing = {"seconds": seconds, f"{objective.unit}_per_second": count / seconds}
@@ -144,11 +223,39 @@ def train(
     return result
 
 
-def _clip(params: list[nn.Parameter], max_norm: float) -> float:
-    """Clip the gradients to `max_norm` (0: leave them); their norm before clipping."""
+def _run_round(model: nn.Module, objective: Objective, batches: Iterable[Any], optimizer: torch.optim.Optimizer,
+               params: list[nn.Parameter], optimization: Optimization, precision: Precision,
+               ledger: StepLedger | RoundLedger, where: Callable[[int], str]) -> None:
+    """One round of optimizer steps; the ledger sums the loss and checks it and the gradient norm."""
+    for step, batch in enumerate(batches, 1):
+        with precision.autocast():  # forward and loss only: backward runs in the forward's dtypes
+            loss, n, divisor = objective.loss(model, batch)
+        ledger.add_loss(loss, n, step, where)
+        optimizer.zero_grad(set_to_none=True)
+        if precision.scaler is None:
+            (loss / divisor).backward()
+            ledger.add_norm(_clip(params, optimization.clip_grad_norm), step, where)
+            optimizer.step()
+        else:  # fp16: the scaler skips steps whose scaled gradients overflowed, so their norm is not checked
+            precision.scaler.scale(loss / divisor).backward()
+            precision.scaler.unscale_(optimizer)
+            _clip(params, optimization.clip_grad_norm)
+            precision.scaler.step(optimizer)
+            precision.scaler.update()
+
+
+def _where(position_name: str, position: int, done: int) -> Callable[[int], str]:
+    """Names a step of this round in error messages: 'epoch 3, step 17' or 'step 1217'."""
+    if position_name == "step":
+        return lambda step: f"step {done + step}"
+    return lambda step: f"epoch {position}, step {step}"
+
+
+def _clip(params: list[nn.Parameter], max_norm: float) -> Tensor:
+    """Clip the gradients to `max_norm` (0: leave them); their norm before clipping, on their device."""
     if max_norm > 0:
-        return float(nn.utils.clip_grad_norm_(params, max_norm))
-    return float(nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]))
+        return nn.utils.clip_grad_norm_(params, max_norm)
+    return nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
 
 
 def _finite(value: float, what: str, where: str, optimization: Optimization) -> float:

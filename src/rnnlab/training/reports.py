@@ -86,3 +86,20 @@ def plot_variants(rows: Sequence[Mapping[str, Any]], path: Path, reference: floa
         ax_size.axhline(reference, color="tab:red", linestyle="--", label="TF-IDF baseline")
         ax_size.legend(fontsize=7)
     _save(fig, path)
+
+
+def plot_trials(scores: Sequence[float], path: Path, reference: Mapping[str, float]) -> None:
+    """A search's best validation score per trial, in the order the trials started, with the best so far."""
+    trials = list(range(1, len(scores) + 1))
+    best, running = [], float("-inf")
+    for value in scores:
+        running = max(running, value)
+        best.append(running)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(trials, scores, "o", label="trial")
+    ax.step(trials, best, where="post", color="tab:green", label="best so far")
+    for (name, value), color in zip(reference.items(), ("tab:red", "tab:purple", "tab:orange"), strict=False):
+        ax.axhline(value, linestyle="--", color=color, label=name)
+    ax.set(xlabel="trial", ylabel="validation macro-F1 (best epoch)")
+    ax.legend(fontsize=8)
+    _save(fig, path)

@@ -118,9 +118,9 @@ class StageState:
         self._lock.write(str(os.getpid()))
         self._lock.flush()
 
-    def run(self, name: str = "run") -> RunState:
-        """The state of training run `name` of this stage."""
-        return RunState(self.folder / f"{name}.pt", self.fingerprint)
+    def run(self, name: str = "run", fingerprint: str | None = None) -> RunState:
+        """The state of training run `name` of this stage (under the stage's fingerprint unless given its own)."""
+        return RunState(self.folder / f"{name}.pt", fingerprint or self.fingerprint)
 
     def clear(self) -> None:
         """The stage is done: remove its states (and lock)."""

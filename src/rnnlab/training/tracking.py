@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,66 @@ def mlflow_run(
         raise
     finally:
         mlflow.end_run(status)
+
+
+class ChildRuns:
+    """Runs nested under `parent` (a search's trials), created and ended by the process that holds the parent.
+
+    They carry this process's tag, so a killed search leaves none RUNNING: the next sweep marks them KILLED.
+    """
+
+    def __init__(self, parent: MlflowTracker) -> None:
+        self._client = parent._mlflow.MlflowClient()
+        self._parent = self._client.get_run(parent.run_id)
+
+    def start(self, name: str, params: Mapping[str, Any]) -> str:
+        """A new child run with `params`; its id."""
+        from mlflow.entities import Param
+
+        tags = {"mlflow.parentRunId": self._parent.info.run_id, PROCESS_TAG: process_id(),
+                **{k: v for k, v in self._parent.data.tags.items() if k in ("git.commit", "git.dirty", "dvc.stage")}}
+        run = self._client.create_run(self._parent.info.experiment_id, run_name=name, tags=tags)
+        self._client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+        return run.info.run_id
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """One batched call for a round's metrics."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self._client.log_batch(run_id, metrics=[Metric(k, float(v), now, step or 0) for k, v in metrics.items()])
+
+    def tracker(self, run_id: str) -> ChildTracker:
+        """A `Tracker` writing to child run `run_id`, for the training loop."""
+        return ChildTracker(self, run_id)
+
+    def end(self, run_id: str, status: str, tags: Mapping[str, str] | None = None) -> None:
+        for key, value in (tags or {}).items():
+            self._client.set_tag(run_id, key, value)
+        self._client.set_terminated(run_id, status)
+
+
+@dataclass
+class ChildTracker:
+    """A child run as the training loop's tracker."""
+
+    runs: ChildRuns
+    run_id: str
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        self.runs._client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self.runs.log_metrics(self.run_id, metrics, step)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self.runs._client.set_tag(self.run_id, key, value)
+
+    def log_artifact(self, path: str | Path, folder: str | None = None) -> None:
+        self.runs._client.log_artifact(self.run_id, str(path), folder)
 
 
 def runs_view_url(base_url: str, uri: str, experiment: str = EXPERIMENT) -> str:

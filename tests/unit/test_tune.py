@@ -1,0 +1,51 @@
+"""The search's space is checked like params, and its trials table says how each trial ended."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rnnlab.config import ConfigError
+from rnnlab.tasks.tune import search_space, split_trial, trial_rows
+from tests.configs import model_config, trainer_config
+
+MODEL, TRAINER = model_config(), trainer_config()
+
+
+def test_the_space_becomes_ray_tune_distributions_over_model_and_trainer_keys():
+    space = search_space({"cell": {"choice": ["rnn", "gru"]}, "lr": {"loguniform": [1e-4, 1e-2]},
+                          "dropout": {"uniform": [0.0, 0.5]}}, MODEL, TRAINER, "tune")
+    assert set(space) == {"cell", "lr", "dropout"}
+    assert sorted(space["cell"].categories) == ["gru", "rnn"]
+    assert (space["lr"].lower, space["lr"].upper) == (1e-4, 1e-2)
+
+
+@pytest.mark.parametrize(("space", "message"), [
+    ({"hiden_size": {"choice": [64]}}, "tune.space.hiden_size: not a key of the model or the trainer"),
+    ({"lr": {"normal": [0, 1]}}, "tune.space.lr: normal: expected"),
+    ({"lr": {"loguniform": [0.0, 0.1]}}, "tune.space.lr: loguniform: expected"),
+    ({"dropout": {"uniform": [0.5, 0.1]}}, "tune.space.dropout: uniform: expected"),
+    ({"lr": 0.001}, "tune.space.lr: expected one of"),
+    ({"cell": {"choice": ["lstm", "transformer"]}}, "'transformer' is not one of"),
+    ({"dropout": {"choice": [0.1, 1.5]}}, "1.5 is out of range"),
+])
+def test_a_bad_space_names_the_key(space, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        search_space(space, MODEL, TRAINER, "tune")
+
+
+def test_a_trial_splits_into_model_and_trainer_overrides():
+    variant = split_trial({"hidden_size": 64, "lr": 0.01, "epochs": 3}, MODEL)
+    assert variant.model == {"hidden_size": 64}
+    assert variant.trainer == {"lr": 0.01, "epochs": 3}
+
+
+def test_trial_rows_keep_the_best_epoch_and_how_each_trial_ended():
+    history = [{"epoch": 1, "val_macro_f1": 0.5}, {"epoch": 2, "val_macro_f1": 0.7}, {"epoch": 3, "val_macro_f1": 0.6}]
+    rows = trial_rows([({"lr": 0.1}, history, True, None), ({"lr": 0.2}, history[:1], False, None),
+                       ({"lr": 0.3}, [], False, "RayTaskError")])
+    assert [(r["trial"], r["ended"], r["epochs_run"]) for r in rows] == [
+        (1, "completed", 3), (2, "stopped by ASHA", 1), (3, "failed", 0)]
+    assert (rows[0]["val_macro_f1"], rows[0]["best_epoch"], rows[1]["best_epoch"]) == (0.7, 2, 1)
+    assert math.isnan(rows[2]["val_macro_f1"])
