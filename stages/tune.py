@@ -60,8 +60,10 @@ def main() -> None:
         tracker.log_metrics({k: v for k, v in scores.items() if k != METRIC})
         children.end(tracker.run_id, "FINISHED")
         parent.log_metrics(scores | {"trials": len(rows)})
-    write_json(args.metrics, {"trials": len(rows), "stopped_by_asha": sum(r["ended"] == "stopped by ASHA" for r in rows),
-                              "best_trial": chosen["trial"], **scores})
+    ended = [r["ended"] for r in rows]
+    write_json(args.metrics, {"trials": len(rows), "stopped_by_asha": ended.count("stopped by ASHA"),
+                              "stopped_by_patience": ended.count("stopped by patience"), "best_trial": chosen["trial"],
+                              **scores})
     today = read_json(args.test_metrics)
     reference = {name: {METRIC: max(h[METRIC] for h in read_json(args.history / f"{name}.json")),
                         "test_macro_f1": today[name]["macro_f1"]} for name in models}

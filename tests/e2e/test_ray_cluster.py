@@ -199,3 +199,4 @@ def test_a_search_on_the_cluster_logs_every_trial_under_one_parent(workspace, cl
     assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}  # 3 trials + the retrained choice
     trial = next(c for c in children if c.info.run_name == "trial 1")
     assert [m.step for m in client.get_metric_history(trial.info.run_id, "val_macro_f1")] == [1, 2]
+    assert trial.data.tags["tune.ended"] == "completed" and trial.data.tags["tune.epochs_run"] == "2"

@@ -41,11 +41,17 @@ def test_a_trial_splits_into_model_and_trainer_overrides():
     assert variant.trainer == {"lr": 0.01, "epochs": 3}
 
 
-def test_trial_rows_keep_the_best_epoch_and_how_each_trial_ended():
-    history = [{"epoch": 1, "val_macro_f1": 0.5}, {"epoch": 2, "val_macro_f1": 0.7}, {"epoch": 3, "val_macro_f1": 0.6}]
-    rows = trial_rows([({"lr": 0.1}, history, True, None), ({"lr": 0.2}, history[:1], False, None),
-                       ({"lr": 0.3}, [], False, "RayTaskError")])
+def test_trial_rows_keep_the_best_epoch_and_tell_asha_from_patience_and_completion():
+    trainer = trainer_config(epochs=6, patience=2)
+    curve = [0.5, 0.7, 0.6, 0.65, 0.66, 0.68]
+    history = [{"epoch": e, "val_macro_f1": f} for e, f in enumerate(curve, 1)]
+    rows = trial_rows([({"lr": 0.1}, history, None),  # all 6 epochs
+                       ({"lr": 0.2}, history[:4], None),  # best at 2, 2 epochs without gain: the loop's patience
+                       ({"lr": 0.3}, history[:3], None),  # 1 epoch after the best: ASHA cut it
+                       ({"lr": 0.4, "epochs": 3}, history[:3], None),  # its own epoch budget, all run
+                       ({"lr": 0.5}, [], "RayTaskError")], trainer)
     assert [(r["trial"], r["ended"], r["epochs_run"]) for r in rows] == [
-        (1, "completed", 3), (2, "stopped by ASHA", 1), (3, "failed", 0)]
-    assert (rows[0]["val_macro_f1"], rows[0]["best_epoch"], rows[1]["best_epoch"]) == (0.7, 2, 1)
-    assert math.isnan(rows[2]["val_macro_f1"])
+        (1, "completed", 6), (2, "stopped by patience", 4), (3, "stopped by ASHA", 3), (4, "completed", 3),
+        (5, "failed", 0)]
+    assert (rows[0]["val_macro_f1"], rows[0]["best_epoch"], rows[2]["best_epoch"]) == (0.7, 2, 2)
+    assert math.isnan(rows[4]["val_macro_f1"])

@@ -93,25 +93,29 @@ def run_trial(config: dict[str, Any], model: ModelConfig, trainer: TrainerConfig
     train_classifier(model_cfg, trainer_cfg, itos, splits, n_classes, TuneReporter(), seed)
 
 
-def trial_callback(children: ChildRuns) -> Any:
-    """A Ray Tune callback that keeps one MLflow run per trial, nested under the search's run."""
+def trial_callback(children: ChildRuns, trainer: TrainerConfig) -> Any:
+    """A Ray Tune callback that keeps one MLflow run per trial, nested under the search's run, tagged with how
+    the trial ended."""
     from ray.tune import Callback
 
     class TrialRuns(Callback):
         def __init__(self) -> None:
             self.runs: dict[str, str] = {}
+            self.history: dict[str, list[dict[str, float]]] = {}
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self.runs[trial.trial_id] = children.start(f"trial {len(self.runs) + 1}", trial.config)
+            self.history[trial.trial_id] = []
 
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
             metrics = {k: result[k] for k in REPORTED if isinstance(result.get(k), int | float)}
             children.log_metrics(self.runs[trial.trial_id], metrics, int(result["epoch"]))
+            self.history[trial.trial_id].append({"epoch": int(result["epoch"]), METRIC: result[METRIC]})
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            last = trial.last_result or {}
-            children.end(self.runs[trial.trial_id], "FINISHED",
-                         {"tune.epochs_run": str(last.get("epoch", 0)), "tune.stopped_by_asha": str(not last.get("done"))})
+            history = self.history[trial.trial_id]
+            tags = {"tune.epochs_run": str(len(history)), "tune.ended": how_ended(history, trial.config, trainer)}
+            children.end(self.runs[trial.trial_id], "FINISHED", tags)
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             children.end(self.runs[trial.trial_id], "FAILED")
@@ -119,14 +123,30 @@ def trial_callback(children: ChildRuns) -> Any:
     return TrialRuns()
 
 
-def trial_rows(results: list[tuple[dict[str, Any], list[dict[str, float]], bool, str | None]]) -> list[dict[str, Any]]:
-    """One row per trial (config, per-epoch history, whether its training returned, error): its best epoch's
-    validation score and how it ended (a trial that returned may still have stopped early on its own patience)."""
+def how_ended(history: list[dict[str, float]], config: Mapping[str, Any], trainer: TrainerConfig,
+              error: str | None = None) -> str:
+    """How a trial ended, from its per-epoch history: all its epochs, the loop's own patience (the epochs since
+    the best one reached `patience`, as the loop stops), or else ASHA (Ray Tune marks the last result of a
+    stopped trial done, like a finished one's, so that flag cannot tell)."""
+    if error:
+        return "failed"
+    epochs, patience = config.get("epochs", trainer.epochs), config.get("patience", trainer.patience)
+    if len(history) >= epochs:
+        return "completed"
+    if history and len(history) - int(max(history, key=lambda h: h[METRIC])["epoch"]) >= patience:
+        return "stopped by patience"
+    return "stopped by ASHA"
+
+
+def trial_rows(results: list[tuple[dict[str, Any], list[dict[str, float]], str | None]],
+               trainer: TrainerConfig) -> list[dict[str, Any]]:
+    """One row per trial (its config, per-epoch history, error): its best epoch's validation score and how it
+    ended."""
     rows = []
-    for number, (config, history, returned, error) in enumerate(results, 1):
+    for number, (config, history, error) in enumerate(results, 1):
         best = max(history, key=lambda h: h[METRIC]) if history else None
-        ended = "failed" if error else "completed" if returned else "stopped by ASHA"
-        rows.append({"trial": number, **config, "epochs_run": len(history), "ended": ended,
+        rows.append({"trial": number, **config, "epochs_run": len(history),
+                     "ended": how_ended(history, config, trainer, error),
                      METRIC: best[METRIC] if best else math.nan, "best_epoch": int(best["epoch"]) if best else 0})
     return rows
 
@@ -150,14 +170,15 @@ def search(cfg: TuneConfig, model: ModelConfig, trainer: TrainerConfig, splits: 
         time_budget_s=cfg.time_budget_s, search_alg=OptunaSearch(seed=seed),
         scheduler=ASHAScheduler(time_attr="epoch", max_t=max_epochs, grace_period=cfg.grace_period,
                                 reduction_factor=cfg.reduction_factor)),
-        run_config=tune.RunConfig(name="tune", storage_path=storage, callbacks=[trial_callback(children)], verbose=0))
+        run_config=tune.RunConfig(name="tune", storage_path=storage, callbacks=[trial_callback(children, trainer)],
+                                  verbose=0))
     grid = tuner.fit()
     results = sorted((grid[i] for i in range(len(grid))), key=lambda r: r.metrics.get("trial_id", r.path))
     return trial_rows([
         ({k: r.config[k] for k in cfg.space},
          [] if r.metrics_dataframe is None else r.metrics_dataframe[["epoch", *REPORTED]].to_dict("records"),
-         bool(r.metrics.get("done")), None if r.error is None else str(r.error))
-        for r in results])
+         None if r.error is None else str(r.error))
+        for r in results], trainer)
 
 
 def report_text(cfg: TuneConfig, rows: list[dict[str, Any]], chosen: dict[str, Any], scores: Mapping[str, float],
