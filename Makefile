@@ -17,6 +17,8 @@ PG_PORT ?= 5433
 SERVER_WORKERS ?= 2
 # where the tracking server keeps artifacts: empty = $(SERVER_DIR)/artifacts, or s3://bucket/path
 ARTIFACTS ?=
+# `make test`: pytest-xdist workers, a whole test module each at a time (the cores, at most 4)
+TEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n < 4 ? n : 4 )))
 
 export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
@@ -62,8 +64,8 @@ remote: setup  ## make remote URL=...: set the team's DVC remote (commit .dvc/co
 	@test -n "$(URL)" || { echo "usage: make remote URL=webdav://host/path | ssh://host/path | s3://bucket/path | /shared/folder"; exit 2; }
 	dvc remote add --default --force team '$(URL)'
 
-test: setup browser postgres  ## the test suite, on CPU
-	python -m pytest --durations=20
+test: setup browser postgres  ## the test suite, on CPU, its modules spread over $(TEST_WORKERS) pytest-xdist workers
+	python -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=20
 
 ui: setup  ## the MLflow UI on 127.0.0.1:$(PORT) in the foreground (one worker); Ctrl-C, a kill or `make ui-stop` stop all of it
 	exec rnnlab ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --port $(PORT) --pid-file $(UI_PID)

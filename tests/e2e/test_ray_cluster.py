@@ -61,7 +61,7 @@ def workspace(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, ray_alone):
     """RAY_ADDRESS of a head and a second node, each a `ray start --block` process with one CPU."""
     port = free_port()
     env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **NO_TOKEN)

@@ -38,7 +38,7 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def local_ray():
+def local_ray(ray_alone):
     ray = pytest.importorskip("ray")
     # the workers import this test module (digest_worker) from the repository
     env_vars = {"PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
