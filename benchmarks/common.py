@@ -225,7 +225,7 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-SECTION_ORDER = ("preprocess", "training", "scaling", "pipeline", "tracking")
+SECTION_ORDER = ("preprocess", "training", "scaling", "pipeline", "tracking", "lm")
 
 
 def finite(value: Any) -> Any:

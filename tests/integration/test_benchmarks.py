@@ -237,3 +237,17 @@ def test_results_writer_merges_sections_and_drops_nan(tmp_path, monkeypatch):
     markdown = (tmp_path / "results.md").read_text()
     assert markdown.index("## P\n") < markdown.index("## T\n") and "not available during this work" in markdown
     assert "| training | c | 3 x | 1.5 x | no (fails: same quality) |" in markdown
+
+
+def test_lm_benchmark_times_each_size_and_output_layer_against_the_first(out, tmp_path):
+    results = run_script("bench_lm.py", out, "--mirror", str(tmp_path / "no-mirror"), "--configs", "16x2:full@50",
+                         "16x2:adaptive", "--vocab", "200", "--embedding-dim", "16", "--batch", "4", "--bptt", "8",
+                         "--steps", "2", "--tokens", "5000")
+    rows = check_section(results, "lm", out)
+    assert [r["what"] for r in rows] == ["16x2:full@50", "16x2:adaptive"]
+    full, adaptive = rows
+    assert full["ratio"] == 1 and adaptive["ratio"] == pytest.approx(adaptive["value"] / full["value"])
+    assert (full["details"]["vocab"], full["details"]["cutoffs"]) == (50, [])
+    assert (adaptive["details"]["vocab"], adaptive["details"]["cutoffs"]) == (200, [13, 66])
+    assert adaptive["details"]["minutes_per_pass"] == pytest.approx(5000 / adaptive["value"] / 60)
+    assert all(0 < r["details"]["loss_per_token"] < 10 for r in rows)  # about ln(vocab) at the start
