@@ -197,6 +197,11 @@ def test_a_search_on_the_cluster_logs_every_trial_under_one_parent(workspace, cl
     parent = json.loads(Path(out["run.json"]).read_text())["run_id"]
     children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent}'")
     assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}  # 3 trials + the retrained choice
+    rows = {int(cells[0]): cells for line in report.splitlines()
+            if (cells := [c.strip() for c in line.strip("|").split("|")])[0].isdigit()}
+    for child in (c for c in children if c.info.run_name.startswith("trial ")):
+        row = rows[int(child.info.run_name.split()[1])]  # the report's trial N is MLflow's "trial N"
+        assert row[1:3] == [child.data.params["cell"], child.data.params["hidden_size"]]
     trial = next(c for c in children if c.info.run_name == "trial 1")
     assert [m.step for m in client.get_metric_history(trial.info.run_id, "val_macro_f1")] == [1, 2]
     assert trial.data.tags["tune.ended"] == "completed" and trial.data.tags["tune.epochs_run"] == "2"

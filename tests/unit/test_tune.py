@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 
 from rnnlab.config import ConfigError
-from rnnlab.tasks.tune import search_space, split_trial, trial_rows
+from rnnlab.tasks.tune import search_space, split_trial, start_position, trial_rows
 from tests.configs import model_config, trainer_config
 
 MODEL, TRAINER = model_config(), trainer_config()
@@ -55,3 +56,13 @@ def test_trial_rows_keep_the_best_epoch_and_tell_asha_from_patience_and_completi
         (5, "failed", 0)]
     assert (rows[0]["val_macro_f1"], rows[0]["best_epoch"], rows[2]["best_epoch"]) == (0.7, 2, 2)
     assert math.isnan(rows[4]["val_macro_f1"])
+
+
+def test_results_are_numbered_in_the_order_their_trials_started_not_by_their_random_ids():
+    started = ["f3a1", "07bc", "c9d2"]  # Ray's ids: random hex, so sorted() would put 07bc first
+    results = [SimpleNamespace(metrics={"trial_id": "c9d2"}, path="/t/run_trial_c9d2_00003"),
+               SimpleNamespace(metrics={}, path="/t/run_trial_07bc_00002"),  # failed before its first report
+               SimpleNamespace(metrics={"trial_id": "f3a1"}, path="/t/run_trial_f3a1_00001")]
+    ordered = sorted(results, key=lambda r: start_position(r, started))
+    assert [r.path[-5:] for r in ordered] == ["00001", "00002", "00003"]
+    assert start_position(SimpleNamespace(metrics={}, path="/t/elsewhere"), started) == 3

@@ -151,15 +151,24 @@ def trial_rows(results: list[tuple[dict[str, Any], list[dict[str, float]], str |
     return rows
 
 
+def start_position(result: Any, started: list[str]) -> int:
+    """Where a trial's result goes in the table: the order the trials started in, as their MLflow runs are named
+    (Ray's trial ids are random, so sorting by them is not). A trial that failed before reporting is found by
+    its id in its folder's name."""
+    trial_id = result.metrics.get("trial_id") or next((t for t in started if t in str(result.path)), None)
+    return started.index(trial_id) if trial_id in started else len(started)
+
+
 def search(cfg: TuneConfig, model: ModelConfig, trainer: TrainerConfig, splits: dict[str, EncodedSplit],
            itos: list[str], n_classes: int, seed: int, children: ChildRuns, resources: Resources,
            storage: str) -> list[dict[str, Any]]:
-    """Run the search on the connected Ray; a row per trial, in the order the trials started."""
+    """Run the search on the connected Ray; a row per trial, numbered in the order the trials started."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
     space = search_space(cfg.space, model, trainer, "tune")
+    runs = trial_callback(children, trainer)
     max_epochs = max([trainer.epochs, *cfg.space.get("epochs", {}).get("choice", [])])
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, model=model, trainer=trainer, splits=splits, itos=itos, n_classes=n_classes,
@@ -170,10 +179,9 @@ def search(cfg: TuneConfig, model: ModelConfig, trainer: TrainerConfig, splits: 
         time_budget_s=cfg.time_budget_s, search_alg=OptunaSearch(seed=seed),
         scheduler=ASHAScheduler(time_attr="epoch", max_t=max_epochs, grace_period=cfg.grace_period,
                                 reduction_factor=cfg.reduction_factor)),
-        run_config=tune.RunConfig(name="tune", storage_path=storage, callbacks=[trial_callback(children, trainer)],
-                                  verbose=0))
+        run_config=tune.RunConfig(name="tune", storage_path=storage, callbacks=[runs], verbose=0))
     grid = tuner.fit()
-    results = sorted((grid[i] for i in range(len(grid))), key=lambda r: r.metrics.get("trial_id", r.path))
+    results = sorted((grid[i] for i in range(len(grid))), key=lambda r: start_position(r, list(runs.runs)))
     return trial_rows([
         ({k: r.config[k] for k in cfg.space},
          [] if r.metrics_dataframe is None else r.metrics_dataframe[["epoch", *REPORTED]].to_dict("records"),
