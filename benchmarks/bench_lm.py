@@ -42,10 +42,11 @@ def corpus_words(mirror: Path | None, tokens: int, seed: int) -> tuple[list[str]
 
 
 def stream(words: list[str], vocab: int) -> torch.Tensor:
-    """Ids by frequency rank (0 = <unk>, then the most frequent word first, as an adaptive softmax needs)."""
-    itos = [w for w, _ in Counter(words).most_common(vocab - 1)]
-    stoi = {w: i + 1 for i, w in enumerate(itos)}
-    return torch.tensor([stoi.get(w, 0) for w in words])
+    """Ids by frequency rank (0 = <pad>, 1 = <unk>, then the most frequent word first, as an adaptive softmax
+    needs)."""
+    itos = [w for w, _ in Counter(words).most_common(vocab - 2)]
+    stoi = {w: i + 2 for i, w in enumerate(itos)}
+    return torch.tensor([stoi.get(w, 1) for w in words])
 
 
 def measure(spec: str, words: list[str], args: argparse.Namespace) -> dict:

@@ -21,6 +21,7 @@ def encoder(**kwargs) -> AWDEncoder:
 
 def test_the_decoder_is_the_embedding_and_one_step_moves_both_together():
     lm = AWDLanguageModel(encoder())
+    assert not lm.encoder.embedding.weight[0].any()  # the padding row, zero after the uniform init
     assert lm.decoder.weight is lm.encoder.embedding.weight
     names = [n for n, _ in lm.named_parameters()]
     assert "decoder.weight" not in names  # counted once, as the embedding

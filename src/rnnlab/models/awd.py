@@ -48,7 +48,9 @@ class AWDEncoder(nn.Module):
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
-        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        with torch.no_grad():
+            nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+            self.embedding.weight[padding_idx].zero_()  # as nn.Embedding leaves it: padding reads as nothing
         sizes = [embedding_dim] + [hidden_size] * (num_layers - 1) + [output_size or hidden_size]
         self.layers = nn.ModuleList(WeightDropLSTM(sizes[i], sizes[i + 1], recurrent_dropout=weight_dropout)
                                     for i in range(num_layers))
