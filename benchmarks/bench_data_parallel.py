@@ -102,7 +102,7 @@ def main() -> None:
     ]
     path = common.write_section(args.out, "data_parallel", common.section(
         "Data-parallel training (Ray Train, DistributedDataParallel)", machine, rows, notes,
-        {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}))
+        vars(args)))  # paths become strings in the JSON (default=str)
     print(f"data_parallel: {one_sps:,.0f} seq/s on 1 worker, {two_sps:,.0f} on 2 ({two_sps / one_sps:.2f}x); "
           f"train loss {single.history[0]['train_loss']:.4f} vs {double.history[0]['train_loss']:.4f}; wrote {path}")
 

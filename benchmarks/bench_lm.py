@@ -122,7 +122,7 @@ def main() -> None:
     ]
     path = common.write_section(args.out, "lm", common.section(
         "Language-model pretraining: throughput by size and output layer", machine, rows, notes,
-        {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}))
+        vars(args)))  # paths become strings in the JSON (default=str)
     for r in results:
         print(f"{r['spec']:>18}: {r['tokens_per_s']:8,.0f} tokens/s, {r['minutes_per_pass']:6.1f} min a pass, "
               f"{r['parameters'] / 1e6:5.1f}M parameters")

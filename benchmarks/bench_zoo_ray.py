@@ -89,7 +89,7 @@ def main() -> None:
     ]
     path = common.write_section(args.out, "zoo_ray", common.section(
         "The zoo through Ray against one run after another", machine, rows, notes,
-        {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}))
+        vars(args)))  # paths become strings in the JSON (default=str)
     print(f"zoo_ray: sequential {sequential:.0f} s, Ray {on_ray:.0f} s, Ray/sequential {on_ray / sequential:.2f}; "
           f"identical metrics {sum(identical)}/{len(files)}; wrote {path}")
 

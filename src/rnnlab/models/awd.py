@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnlab.models.cells import WeightDropLSTM, length_mask, variational_mask
+from rnnlab.models.cells import WeightDropLSTM, variational_mask
+from rnnlab.models.classifier import pool_last, pool_max, pool_mean
 
 IGNORE = -100  # a target the loss skips
 State = list[tuple[Tensor, Tensor]]  # per layer (h, c), each (1, B, H_layer)
@@ -139,8 +140,5 @@ class ConcatPoolingClassifier(nn.Module):
 
 def concat_pool(out: Tensor, lengths: Tensor) -> Tensor:
     """(B, T, H) outputs and (B,) lengths -> (B, 3H): the last real step's output, max and mean over real steps."""
-    mask = length_mask(lengths.to(out.device), out.size(1)).unsqueeze(-1)  # (B, T, 1)
-    last = out[torch.arange(out.size(0), device=out.device), lengths.to(out.device) - 1]  # (B, H)
-    largest = out.masked_fill(~mask, float("-inf")).amax(dim=1)
-    mean = (out * mask).sum(dim=1) / lengths.to(out.device).unsqueeze(-1).to(out.dtype)
-    return torch.cat([last, largest, mean], dim=-1)
+    lengths = lengths.to(out.device)
+    return torch.cat([pool(out, lengths, 1) for pool in (pool_last, pool_max, pool_mean)], dim=-1)
