@@ -22,25 +22,24 @@ def encoder(**kwargs) -> AWDEncoder:
 def test_the_decoder_is_the_embedding_and_one_step_moves_both_together():
     lm = AWDLanguageModel(encoder())
     assert not lm.encoder.embedding.weight[0].any()  # the padding row, zero after the uniform init
-    assert lm.decoder.weight is lm.encoder.embedding.weight
     names = [n for n, _ in lm.named_parameters()]
-    assert "decoder.weight" not in names  # counted once, as the embedding
+    assert names.count("encoder.embedding.weight") == 1 and not any(n.endswith("output.weight") for n in names)
     tokens = torch.randint(1, V, (4, 6))
     hidden, _ = lm(tokens[:, :-1])
     nll = -lm.target_log_probs(hidden, tokens[:, 1:]).sum()
-    logits = hidden @ lm.encoder.embedding.weight.T + lm.decoder.bias  # (B, T, V): the embedding as the output layer
+    logits = hidden @ lm.encoder.embedding.weight.T + lm.output.bias  # (B, T, V): the embedding as the output layer
     expected = torch.nn.functional.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten(), reduction="sum")
     assert torch.allclose(nll, expected, atol=1e-4)
     nll.backward()
     before = lm.encoder.embedding.weight.detach().clone()
     torch.optim.SGD(lm.parameters(), lr=0.1).step()
     assert not torch.equal(before, lm.encoder.embedding.weight)
-    assert torch.equal(lm.decoder.weight, lm.encoder.embedding.weight)
 
 
-def test_a_tied_decoder_needs_the_last_layer_as_wide_as_the_embedding():
+@pytest.mark.parametrize("cutoffs", [(), (10, 30)])
+def test_a_tied_output_layer_needs_the_last_layer_as_wide_as_the_embedding(cutoffs):
     with pytest.raises(ValueError, match="output size \\(12\\) to equal the embedding size \\(8\\)"):
-        AWDLanguageModel(AWDEncoder(V, E, H, num_layers=2))
+        AWDLanguageModel(AWDEncoder(V, E, H, num_layers=2), cutoffs=cutoffs)
 
 
 def test_windows_of_a_stream_with_the_state_carried_equal_the_whole_stream_at_once():
@@ -60,7 +59,9 @@ def test_windows_of_a_stream_with_the_state_carried_equal_the_whole_stream_at_on
 
 def test_the_adaptive_softmax_gives_each_targets_log_probability_skipping_ignored_ones():
     torch.manual_seed(0)
-    lm = AWDLanguageModel(AWDEncoder(V, E, 32, num_layers=2), cutoffs=[10, 30]).eval()  # tail widths 8, 2
+    lm = AWDLanguageModel(encoder(), cutoffs=[10, 30]).eval()
+    for projection in lm.output.projections:  # not the identity they start as
+        torch.nn.init.normal_(projection.weight)
     tokens = torch.randint(1, V, (3, 7))
     targets = tokens[:, 1:].clone()
     targets[0, -2:] = IGNORE
@@ -70,6 +71,22 @@ def test_the_adaptive_softmax_gives_each_targets_log_probability_skipping_ignore
     keep = targets.flatten() != IGNORE
     expected = -log_probs[keep].gather(1, targets.flatten()[keep].unsqueeze(1)).sum()
     assert torch.allclose(-lm.target_log_probs(hidden, targets).sum(), expected, atol=1e-4)
+    assert (targets >= 10).any() and (targets >= 30).any()  # every tail was scored
+
+
+def test_the_adaptive_softmax_scores_every_word_by_its_input_embedding():
+    lm = AWDLanguageModel(encoder(), cutoffs=[10, 30])
+    hidden, _ = lm(torch.randint(1, 10, (2, 5)))  # inputs among the head's words
+    nll = -lm.target_log_probs(hidden, torch.arange(20, 30).view(2, 5)).sum()  # targets in the first tail only
+    nll.backward()
+    grad = lm.encoder.embedding.weight.grad
+    assert grad[20:30].abs().sum(1).gt(0).all()  # the targets' rows learn as output vectors
+    assert not grad[30:].any() and lm.output.projections[1].weight.grad is None  # an unused tail costs nothing
+
+
+def test_adaptive_cutoffs_must_increase_inside_the_vocabulary():
+    with pytest.raises(ValueError, match="cutoffs must increase"):
+        AWDLanguageModel(encoder(), cutoffs=[30, 10])
 
 
 def test_the_pretrained_encoder_moves_into_the_classifier_with_equal_weights_and_outputs():

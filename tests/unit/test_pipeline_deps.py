@@ -90,6 +90,8 @@ def test_stage_lists_exactly_the_params_it_loads(name, definition):
             key = node.args[1]
             if isinstance(key, ast.JoinedStr):  # f"train.{args.name}": the foreach item
                 loaded.add("".join(v.value if isinstance(v, ast.Constant) else "${key}" for v in key.values))
+            elif isinstance(key, ast.Attribute):  # args.section: the key the command line names
+                loaded.add(re.search(rf"--{key.attr} (\S+)", definition["cmd"])[1])
             else:
                 loaded.add(key.value)
     assert loaded == set(definition.get("params", [])), f"{name}: loads {sorted(loaded)}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rnnlab.config import register_choices
+from rnnlab.config import SECTIONS, DownloadConfig, register_choices
 
 RAW = "https://raw.githubusercontent.com"
 
@@ -104,6 +104,32 @@ CORPORA: dict[str, Corpus] = {
             "public domain",
         ),
         Corpus(
+            "anekdot_dialogues",
+            f"{RAW}/Koziev/NLP_Datasets/85d7cbdf41d8b62bbd385aaab2920bc9c4b4f63f/Conversations/Data",
+            {
+                "extract_dialogues_from_anekdots.tar.xz": "6733d10a40740696ae493d29d2494e7b884e736874fee3c6e3c8c4c467c1b22b",
+                "LICENSE": "a2010f343487d3f7618affe54f789f5487602331c0a8d03f49e9a7c547cf0499",
+            },
+            "CC0 1.0",
+            {"LICENSE": f"{RAW}/Koziev/NLP_Datasets/85d7cbdf41d8b62bbd385aaab2920bc9c4b4f63f/LICENSE"},
+        ),
+        Corpus(
+            "inappropriate_messages",  # offensive content by design: text for a language model only
+            f"{RAW}/s-nlp/inappropriate-sensitive-topics/c298b0ef3277ad4112e8af79b3f600821824ee68/Version1/appropriateness",
+            {
+                "test.csv": "5c0b099e2b857e469a5078e624fba00c93d9d29a2b73925d2008aca0fb4d02c9",
+                "val.csv": "070ad20418e66b1e09c8eeca21e23700d6b4f559065f6889ca797b036fdb5139",
+                "Sensitive_topics_crowdsource_only.csv": "2628844d44b0b4309346e9fbaafc357a7636138975ae8e660200fcaa77210e21",
+                "LICENSE.txt": "e66c269d4819aaab34b49ef5220c4ddab6756f21bb5180761a4eb8561f2b7bbd",
+            },
+            "CC BY-NC-SA 4.0 (non-commercial; Babakov et al., 2021)",
+            {
+                "Sensitive_topics_crowdsource_only.csv": f"{RAW}/s-nlp/inappropriate-sensitive-topics/"
+                "c298b0ef3277ad4112e8af79b3f600821824ee68/Version1/sensitive_topics/Sensitive_topics_crowdsource_only.csv",
+                "LICENSE.txt": f"{RAW}/s-nlp/inappropriate-sensitive-topics/c298b0ef3277ad4112e8af79b3f600821824ee68/LICENSE.txt",
+            },
+        ),
+        Corpus(
             "imdb",
             "https://ai.stanford.edu/~amaas/data/sentiment",  # converted CSVs exist on mirrors only
             {
@@ -116,6 +142,7 @@ CORPORA: dict[str, Corpus] = {
 }
 
 register_choices("corpus", CORPORA)
+SECTIONS["download_lm"] = DownloadConfig  # the pretraining study's corpora, registered beside config.py's sections
 
 
 def get_corpus(name: str) -> Corpus:

@@ -1,8 +1,8 @@
 """AWD-LSTM (Merity et al., 2018), the encoder ULMFiT pretrains as a language model and fine-tunes as a classifier.
 
-One `AWDEncoder` serves both: the language model puts a decoder on it (tied to the input embedding, or an
-adaptive softmax when the vocabulary is large), the classifier a concat-pooling head; moving the pretrained
-encoder into the classifier is one `load_state_dict`. Regularisation, each off in eval: whole words dropped from
+One `AWDEncoder` serves both: the language model puts an output layer on it, tied to the input embedding (a
+softmax over the whole vocabulary, or an adaptive one when it is large); the classifier puts a concat-pooling
+head on it. Moving the pretrained encoder into the classifier is one `load_state_dict`. Regularisation, each off in eval: whole words dropped from
 the embedding matrix, variational (same mask at every step) dropout on the embeddings, between layers and on
 the output, and DropConnect on every layer's hidden-to-hidden weights (`WeightDropLSTM`).
 """
@@ -76,27 +76,93 @@ class AWDEncoder(nn.Module):
         return [self.embedding, *self.layers]
 
 
+class TiedSoftmax(nn.Module):
+    """The next-token distribution over the whole vocabulary, its output weights the input embedding's."""
+
+    def __init__(self, embedding: nn.Embedding) -> None:
+        super().__init__()
+        self._embedding = [embedding]  # a plain list: the encoder owns (and saves) the shared weights
+        self.bias = nn.Parameter(torch.zeros(embedding.num_embeddings))
+
+    def log_probs(self, hidden: Tensor) -> Tensor:
+        """(N, E) -> (N, V) log-probabilities."""
+        return F.log_softmax(F.linear(hidden, self._embedding[0].weight, self.bias), dim=-1)
+
+    def target_log_probs(self, hidden: Tensor, targets: Tensor) -> Tensor:
+        """(N, E), (N,) ids -> (N,) log-probability of each target."""
+        return self.log_probs(hidden).gather(1, targets.unsqueeze(1)).squeeze(1)
+
+
+class TiedAdaptiveSoftmax(nn.Module):
+    """An adaptive softmax (Grave et al., 2017) whose every word's output vector is its input embedding.
+
+    The head scores the `cutoffs[0]` most frequent ids and one entry per tail cluster; a tail scores its ids with
+    its own square projection of the hidden state. Training evaluates a tail only for the targets that fall in
+    it, so the cost of the rare words is paid for the few positions that need them. Ids must be sorted by
+    frequency (as `build_vocab` sorts them).
+    """
+
+    def __init__(self, embedding: nn.Embedding, cutoffs: Sequence[int]) -> None:
+        super().__init__()
+        vocab_size, width = embedding.num_embeddings, embedding.embedding_dim
+        if list(cutoffs) != sorted(set(cutoffs)) or cutoffs[0] < 1 or cutoffs[-1] >= vocab_size:
+            raise ValueError(f"cutoffs must increase strictly within (0, {vocab_size}), got {list(cutoffs)}")
+        self._embedding = [embedding]  # a plain list: the encoder owns (and saves) the shared weights
+        self.bounds = [*cutoffs, vocab_size]  # tail k holds ids bounds[k] .. bounds[k + 1] - 1
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+        self.cluster = nn.Linear(width, len(cutoffs))  # the head's entry per tail
+        self.projections = nn.ModuleList(nn.Linear(width, width, bias=False) for _ in cutoffs)
+        with torch.no_grad():
+            for projection in self.projections:  # start as the head does: score a word by its embedding
+                projection.weight.copy_(torch.eye(width))
+
+    def _head(self, hidden: Tensor) -> Tensor:
+        """(N, E) -> (N, cutoffs[0] + tails) log-probabilities of the head."""
+        weight, shortlist = self._embedding[0].weight, self.bounds[0]
+        logits = torch.cat([F.linear(hidden, weight[:shortlist], self.bias[:shortlist]), self.cluster(hidden)], -1)
+        return F.log_softmax(logits, dim=-1)
+
+    def _tail(self, k: int, hidden: Tensor) -> Tensor:
+        """(N, E) -> (N, size of tail k) log-probabilities within tail k."""
+        low, high = self.bounds[k], self.bounds[k + 1]
+        weight = self._embedding[0].weight[low:high]  # (size, E)
+        return F.log_softmax(F.linear(self.projections[k](hidden), weight, self.bias[low:high]), dim=-1)
+
+    def target_log_probs(self, hidden: Tensor, targets: Tensor) -> Tensor:
+        """(N, E), (N,) ids -> (N,) log-probability of each target; a tail is evaluated only where needed."""
+        head = self._head(hidden)  # (N, shortlist + tails)
+        shortlist = self.bounds[0]
+        out = head.gather(1, targets.clamp(max=shortlist - 1).unsqueeze(1)).squeeze(1)  # right for head targets
+        for k in range(len(self.projections)):
+            rows = ((targets >= self.bounds[k]) & (targets < self.bounds[k + 1])).nonzero().squeeze(1)  # (n_k,)
+            if rows.numel():
+                inside = self._tail(k, hidden[rows]).gather(1, (targets[rows] - self.bounds[k]).unsqueeze(1))
+                out = out.index_put((rows,), head[rows, shortlist + k] + inside.squeeze(1))
+        return out
+
+    def log_probs(self, hidden: Tensor) -> Tensor:
+        """(N, E) -> (N, V) log-probabilities of every id."""
+        head = self._head(hidden)
+        shortlist = self.bounds[0]
+        tails = [head[:, shortlist + k : shortlist + k + 1] + self._tail(k, hidden) for k in range(len(self.projections))]
+        return torch.cat([head[:, :shortlist], *tails], dim=-1)
+
+
 class AWDLanguageModel(nn.Module):
-    """An AWD encoder with a next-token decoder: a linear layer tied to the embedding (`cutoffs` empty), or an
-    adaptive softmax whose head holds the `cutoffs[0]` most frequent ids (ids must be sorted by frequency)."""
+    """An AWD encoder with a next-token output layer tied to its embedding: a softmax over the whole vocabulary
+    (`cutoffs` empty), or an adaptive softmax whose head holds the `cutoffs[0]` most frequent ids."""
 
     def __init__(self, encoder: AWDEncoder, output_dropout: float = 0.4, cutoffs: Sequence[int] = ()) -> None:
         super().__init__()
         self.encoder, self.output_p = encoder, output_dropout
-        vocab_size, width = encoder.embedding.num_embeddings, encoder.output_size
-        if cutoffs:
-            self.decoder = None
-            self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(width, vocab_size, list(cutoffs), div_value=4.0)
-        else:
-            if width != encoder.embedding.embedding_dim:
-                raise ValueError(f"a tied decoder needs the encoder's output size ({width}) to equal the "
-                                 f"embedding size ({encoder.embedding.embedding_dim})")
-            self.adaptive = None
-            self.decoder = nn.Linear(width, vocab_size)
-            self.decoder.weight = encoder.embedding.weight  # tied: one Parameter, two uses
+        width, embedding = encoder.output_size, encoder.embedding
+        if width != embedding.embedding_dim:
+            raise ValueError(f"a tied output layer needs the encoder's output size ({width}) to equal the "
+                             f"embedding size ({embedding.embedding_dim})")
+        self.output = TiedAdaptiveSoftmax(embedding, cutoffs) if cutoffs else TiedSoftmax(embedding)
 
     def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        """(B, T) ids -> (B, T, width) decoder inputs (after output dropout) and the new state."""
+        """(B, T) ids -> (B, T, width) output-layer inputs (after output dropout) and the new state."""
         out, state = self.encoder(tokens, state)
         return locked_dropout(out, self.output_p, self.training), state
 
@@ -105,16 +171,11 @@ class AWDLanguageModel(nn.Module):
         The training code makes the loss of it; an adaptive softmax never builds the full (N, V) matrix."""
         hidden, targets = hidden.flatten(0, 1), targets.flatten()  # (B*T, width), (B*T,)
         keep = targets != IGNORE
-        hidden, targets = hidden[keep], targets[keep]
-        if self.adaptive is None:
-            return F.log_softmax(self.decoder(hidden), dim=-1).gather(1, targets.unsqueeze(1)).squeeze(1)
-        return self.adaptive(hidden, targets).output
+        return self.output.target_log_probs(hidden[keep], targets[keep])
 
     def log_probs(self, hidden: Tensor) -> Tensor:
         """(N, width) -> (N, V) log-probabilities of the next token."""
-        if self.adaptive is None:
-            return F.log_softmax(self.decoder(hidden), dim=-1)
-        return self.adaptive.log_prob(hidden)
+        return self.output.log_probs(hidden)
 
 
 class ConcatPoolingClassifier(nn.Module):

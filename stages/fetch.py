@@ -1,4 +1,5 @@
-"""Stage download_chars: fetch the character-level corpora (mirror first), each file checked by sha256."""
+"""Stages download_chars and download_lm: fetch the corpora a params section lists (mirror first), each file
+checked by sha256."""
 
 import argparse
 import os
@@ -13,10 +14,11 @@ from rnnlab.process import run_stage
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--section", required=True, help="the params section listing the corpora")
     parser.add_argument("--out", type=Path, required=True, help="folder receiving <corpus>/<file>")
     args = parser.parse_args()
 
-    cfg = load_section(args.params, "download_chars")
+    cfg = load_section(args.params, args.section)
     mirror = os.environ.get("RNNLAB_MIRROR")
     for name in cfg.corpora:
         paths = fetch_corpus(get_corpus(name), args.out, mirror)
