@@ -180,14 +180,15 @@ class AWDLanguageModel(nn.Module):
 
 class ConcatPoolingClassifier(nn.Module):
     """ULMFiT's classifier: the encoder's outputs over the real tokens pooled as [last, max, mean], then a
-    two-layer head, each layer's input normalised (per text: layer norm, so a batch of one text trains too)."""
+    two-layer head. The pooled vector is layer-normalised (per text, so a batch of one text trains too); the
+    hidden layer is not: normalising a few ReLU units would erase how strongly they fire."""
 
     def __init__(self, encoder: AWDEncoder, num_classes: int, head_size: int = 50, dropout: float = 0.1) -> None:
         super().__init__()
         self.encoder = encoder
         width = 3 * encoder.output_size
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Dropout(dropout), nn.Linear(width, head_size), nn.ReLU(),
-                                  nn.LayerNorm(head_size), nn.Dropout(dropout), nn.Linear(head_size, num_classes))
+                                  nn.Dropout(dropout), nn.Linear(head_size, num_classes))
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """(B, T) ids padded at the end, (B,) lengths -> (B, C) logits. The encoder reads left to right, so the

@@ -1,0 +1,86 @@
+"""ULMFiT's classifier: the language model's encoder under a concat-pooling head, trained in the one loop.
+
+The texts are read as the language model read its own (surface forms after `xxbos`, its vocabulary); the
+encoder's weights come from the language model, its dropouts from the classifier's settings.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from rnnlab.config import SECTIONS, Dropout, NonNegativeInt, PositiveInt, TextConfig, TrainerConfig, from_dict
+from rnnlab.models.awd import AWDEncoder, ConcatPoolingClassifier
+from rnnlab.tasks.pretraining import documents_tokens
+from rnnlab.text.batching import EncodedSplit, encode_split
+from rnnlab.training.checkpoint import Checkpoint
+from rnnlab.training.classification import fit, predict_logits
+from rnnlab.training.loop import TrainResult, set_seed
+from rnnlab.training.metrics import score
+from rnnlab.training.resume import RunState
+from rnnlab.training.tracking import Tracker
+
+
+@dataclass(frozen=True)
+class AWDClassifierConfig:
+    seeds: tuple[NonNegativeInt, ...]  # one classifier per seed: the report gives their mean and spread
+    max_len: PositiveInt  # tokens read per text, xxbos included
+    embedding_dropout: Dropout  # the encoder's dropouts while it classifies (the language model's are not used)
+    input_dropout: Dropout
+    hidden_dropout: Dropout
+    weight_dropout: Dropout
+    head_size: PositiveInt
+    head_dropout: Dropout
+    freeze_embedding: bool  # keep the language model's word vectors (most of the encoder's weights) as they are
+    trainer: TrainerConfig
+
+
+SECTIONS["lm.classifier"] = AWDClassifierConfig  # a study's section, registered beside config.py's own
+
+
+def encode_target(frame: pd.DataFrame, lm: Checkpoint, max_len: int) -> tuple[dict[str, EncodedSplit], list[str]]:
+    """The prepared corpus's train, val and test splits in the language model's tokens; classes sorted by name."""
+    text = from_dict(TextConfig, lm.meta["text"], "the language model's text settings")
+    classes = sorted(frame["label"].unique())
+    index = {name: i for i, name in enumerate(classes)}
+    splits = {}
+    for split in ("train", "val", "test"):
+        part = frame[frame["split"] == split]
+        docs = documents_tokens(part["text"].tolist(), text)
+        splits[split] = encode_split(docs, [index[label] for label in part["label"]], lm.vocab, max_len)
+    return splits, classes
+
+
+def build_awd_classifier(lm: Checkpoint, cfg: AWDClassifierConfig, n_classes: int) -> ConcatPoolingClassifier:
+    """A classifier whose encoder holds the language model's encoder weights."""
+    m = lm.config
+    encoder = AWDEncoder(len(lm.vocab), m.embedding_dim, m.hidden_size, m.num_layers, output_size=m.embedding_dim,
+                         embedding_dropout=cfg.embedding_dropout, input_dropout=cfg.input_dropout,
+                         hidden_dropout=cfg.hidden_dropout, weight_dropout=cfg.weight_dropout)
+    encoder.load_state_dict(lm.model.encoder.state_dict())
+    encoder.embedding.weight.requires_grad_(not cfg.freeze_embedding)  # the loop optimises what requires a gradient
+    return ConcatPoolingClassifier(encoder, n_classes, cfg.head_size, cfg.head_dropout)
+
+
+def train_awd_classifier(lm: Checkpoint, splits: dict[str, EncodedSplit], classes: list[str],
+                         cfg: AWDClassifierConfig, seed: int, tracker: Tracker,
+                         state: RunState | None = None) -> tuple[ConcatPoolingClassifier, TrainResult, dict[str, Any]]:
+    """One seed's classifier, trained with early stopping on validation macro-F1, and its test scores."""
+    set_seed(seed)
+    model = build_awd_classifier(lm, cfg, len(classes))
+    result = fit(model, splits["train"], splits["val"], cfg.trainer, tracker, seed, state)
+    logits = predict_logits(model, splits["test"], cfg.trainer.batch_size * 4, next(model.parameters()).device)
+    test = score(splits["test"].labels.tolist(), logits.argmax(1).tolist(), classes)
+    return model, result, test
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and standard deviation over the seeds' test macro-F1 (and accuracy), with each seed's row."""
+    f1 = [r["test_macro_f1"] for r in runs]
+    accuracy = [r["test_accuracy"] for r in runs]
+    spread = statistics.stdev if len(runs) > 1 else (lambda _: 0.0)
+    return {"test_macro_f1_mean": statistics.fmean(f1), "test_macro_f1_std": spread(f1),
+            "test_accuracy_mean": statistics.fmean(accuracy), "seeds": runs}
