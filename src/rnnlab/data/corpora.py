@@ -138,11 +138,24 @@ CORPORA: dict[str, Corpus] = {
             },
             "cite Maas et al., ACL 2011",
         ),
+        Corpus(
+            "ud_taiga",  # Universal Dependencies 2.7: UPOS tags and lemmas, half social media
+            f"{RAW}/UniversalDependencies/UD_Russian-Taiga/445b06171246417ae52da5b989d6ee619c112177",
+            {
+                "ru_taiga-ud-train.conllu": "414ac026e383bf95b49c7b5c31f74b2919684fa4a2052676ad51edca6510d210",
+                "ru_taiga-ud-dev.conllu": "2f08ba15c1f3f75378d760bf25c60da2b8b1e65cf1d3be48c81cb5dd59a4af5b",
+                "ru_taiga-ud-test.conllu": "a529924cf317d8e9a681cd5ee423405b320b365bf01a9365143b30da50c245d0",
+                "LICENSE.txt": "899b1804a12ebc090b96339614eede1b64b686721b650a71430b55b5235f7f79",
+                "README.md": "528be4e5fce465139ed85bfbcc5b0300ca1d7c25bbcb451c4e1e2f6a382875d0",
+            },
+            "CC BY-SA 4.0",
+        ),
     ]
 }
 
 register_choices("corpus", CORPORA)
-SECTIONS["download_lm"] = DownloadConfig  # the pretraining study's corpora, registered beside config.py's sections
+# the studies' corpora, registered beside config.py's sections: the pretraining study's, the tagger study's
+SECTIONS["download_lm"] = SECTIONS["download_taiga"] = DownloadConfig
 
 
 def get_corpus(name: str) -> Corpus:
