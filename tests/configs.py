@@ -95,3 +95,13 @@ def probe_config(**overrides: Any) -> ProbeConfig:
                   train_size=4000, val_size=500, test_size=1000, fail_below=0.5, model=probe_model_config(),
                   trainer=trainer_config(epochs=15, batch_size=64, lr=0.005, patience=15, bucket_by_length=False))
     return ProbeConfig(**{**values, **overrides})
+
+
+def tagger_config(**overrides: Any):
+    from rnnlab.tasks.tagger import TaggerConfig, TaggerModelConfig  # registers the `tagger` section
+
+    model = TaggerModelConfig(embeddings="scratch", embedding_dim=16, char_embedding_dim=8, char_hidden_size=16,
+                              hidden_size=32, num_layers=1, dropout=0.0, max_chars=60, max_word_len=12)
+    values = dict(min_freq=1, word_dropout=0.2, model=model,
+                  trainer=trainer_config(epochs=25, batch_size=4, lr=0.01, patience=25, class_weight="none"))
+    return TaggerConfig(**{**values, **overrides})

@@ -1,5 +1,5 @@
-"""The `rnnlab` command: predictions, surnames and text samples from the pipeline's models; the UI; the team's
-tracking server, moving runs into it, and the DVC remote.
+"""The `rnnlab` command: predictions, surnames, text samples and part-of-speech tags from the pipeline's models;
+the UI; the team's tracking server, moving runs into it, and the DVC remote.
 
 Checkpoint paths default to what dvc.yaml declares as the training stages' outs (run from the
 repository root), or are given with --checkpoint.
@@ -22,6 +22,7 @@ from rnnlab.serving.outputs import model_checkpoint, pipeline_models
 from rnnlab.serving.predict import BEST, LABEL, best_model, format_rows, load_predictor, read_texts
 from rnnlab.tasks.charlm import sample_text
 from rnnlab.tasks.names import generate_names, top_languages
+from rnnlab.tasks.tagger import tag_sentences
 from rnnlab.team.migrate import migrate
 from rnnlab.team.remote import RemoteError, push, restore
 from rnnlab.team.server import Server, ServerError, login_help
@@ -36,11 +37,12 @@ class CommandError(RuntimeError):
 
 
 CHARS_PIPELINE = Path("studies/chars/dvc.yaml")  # the character-level tasks' stages
+TAGGER_PIPELINE = Path("studies/tagger/dvc.yaml")
 
 
-def _checkpoint(given: Path | None, stage: str) -> Path:
-    """--checkpoint when given, else the stage's checkpoint as the character tasks' dvc.yaml declares it."""
-    return given if given is not None else model_checkpoint(stage, CHARS_PIPELINE)
+def _checkpoint(given: Path | None, stage: str, pipeline: Path = CHARS_PIPELINE) -> Path:
+    """--checkpoint when given, else the stage's checkpoint as its study's dvc.yaml declares it."""
+    return given if given is not None else model_checkpoint(stage, pipeline)
 
 
 def predict_command(args: argparse.Namespace) -> int:
@@ -99,6 +101,19 @@ def charlm_sample_command(args: argparse.Namespace) -> int:
         raise CommandError("--length must be >= 1, --temperature >= 0 and --top-k >= 0")
     ckpt = load_checkpoint(_checkpoint(args.checkpoint, "charlm_train"), kind="char_lm")
     print(sample_text(ckpt, args.prime, args.length, args.temperature, args.top_k, args.seed))
+    return 0
+
+
+def tag_command(args: argparse.Namespace) -> int:
+    """Each token of each text with its part-of-speech tag."""
+    import razdel  # natasha's tokenizer, as UD tokenises: punctuation apart, "--" and ":)" kept whole
+
+    ckpt = load_checkpoint(_checkpoint(args.checkpoint, "tagger", TAGGER_PIPELINE), kind="tagger")
+    sentences = [[token.text for token in razdel.tokenize(text)] for text in args.texts]
+    if not all(sentences):
+        raise CommandError("every text needs at least one token")
+    for i, (tokens, tags) in enumerate(zip(sentences, tag_sentences(ckpt, sentences), strict=True)):
+        print(("\n" if i else "") + "\n".join(f"{token}\t{tag}" for token, tag in zip(tokens, tags, strict=True)))
     return 0
 
 
@@ -201,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--seed", type=int, default=0)
     cmd.add_argument("--checkpoint", **checkpoint)
     cmd.set_defaults(func=charlm_sample_command)
+
+    cmd = commands.add_parser("tag", help="part-of-speech tags (UPOS) of Russian texts")
+    cmd.add_argument("texts", nargs="+", help="texts, each tokenised and tagged as one sentence")
+    cmd.add_argument("--checkpoint", **checkpoint)
+    cmd.set_defaults(func=tag_command)
 
     pid_file = {"type": Path, "default": Path(".rnnlab/ui.pid"), "help": "where the UI's process group id is kept"}
     cmd = commands.add_parser("ui", help="the MLflow UI in the foreground; Ctrl-C or SIGTERM stops all of it")

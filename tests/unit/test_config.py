@@ -17,7 +17,11 @@ import rnnlab.data.corpora  # noqa: F401  (fills the registries the configs chec
 import rnnlab.data.datasets  # noqa: F401
 import rnnlab.data.texts  # noqa: F401
 import rnnlab.models.classifier  # noqa: F401
+import rnnlab.data.unlabelled  # noqa: F401
+import rnnlab.tasks.pretraining  # noqa: F401  (the studies' sections register themselves)
 import rnnlab.tasks.probe  # noqa: F401
+import rnnlab.tasks.tagger  # noqa: F401
+import rnnlab.tasks.ulmfit  # noqa: F401
 import rnnlab.text.lemmas  # noqa: F401
 from rnnlab.config import SECTIONS, ConfigError, ModelConfig, Variant, flatten, load_section, read_params
 
