@@ -97,11 +97,12 @@ def probe_config(**overrides: Any) -> ProbeConfig:
     return ProbeConfig(**{**values, **overrides})
 
 
-def tagger_config(**overrides: Any):
+def tagger_config(model: dict[str, Any] | None = None, **overrides: Any):
     from rnnlab.tasks.tagger import TaggerConfig, TaggerModelConfig  # registers the `tagger` section
 
-    model = TaggerModelConfig(embeddings="scratch", embedding_dim=16, char_embedding_dim=8, char_hidden_size=16,
-                              hidden_size=32, num_layers=1, dropout=0.0, max_chars=60, max_word_len=12)
-    values = dict(min_freq=1, word_dropout=0.2, model=model,
+    model_values = dict(embeddings="scratch", embedding_dim=16, char_embedding_dim=8, char_hidden_size=16,
+                        hidden_size=32, num_layers=1, dropout=0.0, max_chars=60, max_word_len=12,
+                        navec_features=False)
+    values = dict(min_freq=1, word_dropout=0.2, model=TaggerModelConfig(**{**model_values, **(model or {})}),
                   trainer=trainer_config(epochs=25, batch_size=4, lr=0.01, patience=25, class_weight="none"))
     return TaggerConfig(**{**values, **overrides})

@@ -10,7 +10,7 @@ from rnnlab.data.conllu import Sentence
 from rnnlab.tasks.tagger import accuracy, slovnet_tags, tag_sentences, train_tagger
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.tracking import MemoryTracker
-from tests.configs import tagger_config
+from tests.configs import tagger_config, trainer_config
 
 WORDS = {
     "PRON": ["он", "она", "мы", "они"],
@@ -61,6 +61,15 @@ def test_the_checkpoint_tags_the_same_after_loading_and_the_command_prints_it(tr
     assert [[line.split("\t") for line in block.strip().split("\n")] for block in printed] == [
         [list(pair) for pair in zip(tokens, tags)]
         for tokens, tags in zip([["Она", "бегает", "!"], ["смелый", "кот", "знает", "."]], expected)]
+
+
+def test_a_tagger_with_navec_features_trains_and_tags_the_same_after_loading(tmp_path):
+    cfg = tagger_config(model={"navec_features": True}, trainer=trainer_config(epochs=3, batch_size=4, lr=0.01))
+    ckpt, result = train_tagger(sentences(40, WORDS, 0), sentences(10, WORDS, 1), cfg, MemoryTracker(), seed=0)
+    assert ckpt.model.lstm.input_size == 16 + 2 * 16 + 300 and result.best["val_accuracy"] > 0.5
+    save_checkpoint(tmp_path / "tagger.pt", ckpt)
+    forms = [s.forms for s in sentences(10, UNSEEN, 3)]
+    assert tag_sentences(load_checkpoint(tmp_path / "tagger.pt", kind="tagger"), forms) == tag_sentences(ckpt, forms)
 
 
 def test_slovnet_tags_offline_one_tag_per_token():

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from rnnlab.data.conllu import Sentence, read_conllu
+from rnnlab.models.embeddings import load_navec
 from rnnlab.tasks.tagger import IGNORE, FrequentTags, TaggedBatch, TaggingObjective, accuracy, encode
 from rnnlab.text.vocab import build_vocab
 from tests.configs import tagger_config
@@ -55,7 +56,7 @@ NAMES = ["ADV", "NOUN", "PRON", "PUNCT", "VERB"]
 def split():
     vocab = build_vocab([[w.lower() for w in s] for s in SENTENCES[:2]], 100, 1)  # the third sentence is unseen
     alphabet = build_vocab([list(w) for s in SENTENCES for w in s], 100, 1)
-    return encode(SENTENCES, TAGS, vocab, alphabet, NAMES, max_word_len=4), vocab, alphabet
+    return encode(SENTENCES, TAGS, vocab, alphabet, NAMES, tagger_config(model={"max_word_len": 4}).model), vocab, alphabet
 
 
 def test_a_batch_keeps_every_word_with_its_characters_and_tag_and_pads_the_rest():
@@ -73,6 +74,22 @@ def test_a_batch_keeps_every_word_with_its_characters_and_tag_and_pads_the_rest(
         assert (batch.chars[row, n:] == 0).all()
     assert batch.words[0].tolist()[:4] == [1, 1, 1, 1]  # unseen words are <unk>, their characters are not
     assert data.batch(torch.tensor([1]), pad_to_max_len=True).words.shape == (1, 5)
+    assert batch.features is None  # navec_features off
+
+
+def test_navec_features_are_each_words_own_vector_and_zero_where_navec_lacks_it():
+    vocab = build_vocab([["кот"]], 10, 1)
+    sentences = [("Мама", "мыла", "раму"), ("Кот", "zzqxj")]
+    model = tagger_config(model={"navec_features": True}).model
+    batch = encode(sentences, None, vocab, vocab, NAMES, model).batch(torch.tensor([1, 0]))
+    navec = load_navec()
+    assert batch.features.shape == (2, 3, 300)
+    for row, sentence in enumerate([sentences[1], sentences[0]]):
+        for t, word in enumerate(sentence):
+            expected = navec.get(word.lower())
+            expected = torch.zeros(300) if expected is None else torch.from_numpy(expected.copy())
+            assert torch.equal(batch.features[row, t], expected)
+    assert batch.features[0, 0].abs().sum() > 0 and (batch.features[0, 1:] == 0).all()  # zzqxj, then padding
 
 
 def test_word_dropout_hides_real_words_only_and_keeps_their_characters_and_tags():

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from rnnlab.config import SECTIONS, Choice, Dropout, PositiveInt, Range, TrainerConfig, flatten
 from rnnlab.data.conllu import Sentence
-from rnnlab.models.embeddings import EMBEDDINGS
+from rnnlab.models.embeddings import EMBEDDINGS, NAVEC_DIM, load_navec
 from rnnlab.models.tagger import BiLSTMTagger
 from rnnlab.text.batching import bucketed_batches, ordered_batches, shuffled_batches
 from rnnlab.text.vocab import Vocab, build_vocab
@@ -43,6 +43,9 @@ class TaggerModelConfig:
     dropout: Dropout
     max_chars: Annotated[int, Range(low=3)]  # the alphabet: <pad>, <unk> and the most frequent training characters
     max_word_len: PositiveInt  # characters read per word (its first ones)
+    # every word's own navec vector (zeros where navec lacks it), fixed, beside the trained one: a word outside
+    # the training vocabulary keeps its meaning
+    navec_features: bool
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ SECTIONS["tagger"] = TaggerConfig  # the tagger study's section, registered besi
 
 def build_tagger(cfg: TaggerModelConfig, vocab_size: int, n_tags: int, pretrained: Tensor | None = None) -> BiLSTMTagger:
     return BiLSTMTagger(vocab_size, cfg.max_chars, n_tags, cfg.embedding_dim, cfg.char_embedding_dim,
-                        cfg.char_hidden_size, cfg.hidden_size, cfg.num_layers, cfg.dropout, pretrained)
+                        cfg.char_hidden_size, cfg.hidden_size, cfg.num_layers, cfg.dropout, pretrained,
+                        NAVEC_DIM if cfg.navec_features else 0)
 
 
 KINDS["tagger"] = ModelKind(TaggerModelConfig, lambda cfg, v, c: build_tagger(cfg, v, c))
@@ -70,13 +74,16 @@ class TaggedBatch:
     chars: Tensor  # (B, T, L) character ids, 0 on padding
     lengths: Tensor  # (B,)
     tags: Tensor  # (B, T) tag ids, IGNORE on padding
+    features: Tensor | None  # (B, T, F) fixed word vectors, zeros on padding; None without them
 
 
 class TaggedSplit:
-    """Sentences as id lists; `batch` pads a group of them to its longest sentence and word."""
+    """Sentences as id lists; `batch` pads a group of them to its longest sentence and word. With `lexicon`
+    (one fixed vector per distinct word), `entries` give each token's row of it."""
 
-    def __init__(self, words: list[list[int]], chars: list[list[list[int]]], tags: list[list[int]]) -> None:
-        self.words, self.chars, self.tags = words, chars, tags
+    def __init__(self, words: list[list[int]], chars: list[list[list[int]]], tags: list[list[int]],
+                 lexicon: Tensor | None = None, entries: list[list[int]] | None = None) -> None:
+        self.words, self.chars, self.tags, self.lexicon, self.entries = words, chars, tags, lexicon, entries
         self.lengths = torch.tensor([len(s) for s in words])
 
     def __len__(self) -> int:
@@ -96,17 +103,33 @@ class TaggedSplit:
             tags[b, :n] = torch.tensor(self.tags[i])
             for t, word in enumerate(self.chars[i]):
                 chars[b, t, : len(word)] = torch.tensor(word)
-        return TaggedBatch(words, chars, self.lengths[index], tags)
+        features = None
+        if self.lexicon is not None and self.entries is not None:
+            features = torch.zeros(len(rows), width, self.lexicon.size(1))
+            for b, i in enumerate(rows):
+                features[b, : len(self.entries[i])] = self.lexicon[self.entries[i]]
+        return TaggedBatch(words, chars, self.lengths[index], tags, features)
+
+
+def navec_lexicon(sentences: Sequence[Sequence[str]]) -> tuple[Tensor, list[list[int]]]:
+    """navec's vector of each distinct lowercased word (zeros where navec lacks it), and each token's row."""
+    rows: dict[str, int] = {}
+    entries = [[rows.setdefault(w.lower(), len(rows)) for w in s] for s in sentences]
+    navec, lexicon = load_navec(), torch.zeros(len(rows), NAVEC_DIM)
+    for word, row in rows.items():
+        if (vector := navec.get(word)) is not None:
+            lexicon[row] = torch.from_numpy(vector.copy())
+    return lexicon, entries
 
 
 def encode(sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None, vocab: Vocab, alphabet: Vocab,
-           tag_names: Sequence[str], max_word_len: int) -> TaggedSplit:
+           tag_names: Sequence[str], model: TaggerModelConfig) -> TaggedSplit:
     """Token lists (and their tags, or None to predict) -> a split; every word keeps at least one character."""
     index = {name: i for i, name in enumerate(tag_names)}
     words = [vocab.encode(w.lower() for w in s) for s in sentences]
-    chars = [[alphabet.encode(w[:max_word_len]) or [1] for w in s] for s in sentences]
+    chars = [[alphabet.encode(w[: model.max_word_len]) or [1] for w in s] for s in sentences]
     tag_ids = [[index[t] for t in s] for s in tags] if tags is not None else [[IGNORE] * len(s) for s in sentences]
-    return TaggedSplit(words, chars, tag_ids)
+    return TaggedSplit(words, chars, tag_ids, *(navec_lexicon(sentences) if model.navec_features else (None, None)))
 
 
 class TaggingObjective:
@@ -140,7 +163,7 @@ class TaggingObjective:
         if p == 0:
             return batch
         drop = (torch.rand(batch.words.shape, generator=self.generator) < p) & (batch.words != 0)
-        return TaggedBatch(batch.words.masked_fill(drop, 1), batch.chars, batch.lengths, batch.tags)
+        return TaggedBatch(batch.words.masked_fill(drop, 1), batch.chars, batch.lengths, batch.tags, batch.features)
 
     def state_dict(self) -> dict[str, Any]:
         return {"epochs_done": self.epochs_done, "generator": self.generator.get_state()}
@@ -150,7 +173,7 @@ class TaggingObjective:
         self.generator.set_state(state["generator"])
 
     def loss(self, model: nn.Module, batch: TaggedBatch) -> tuple[Tensor, int, float]:
-        logits = model(to_device(batch.words, self.device), to_device(batch.chars, self.device), batch.lengths)
+        logits = forward(model, batch, self.device)
         tags = to_device(batch.tags, self.device)
         n = int((batch.tags != IGNORE).sum())
         return self.loss_fn(logits.flatten(0, 1).float(), tags.flatten()), n, n
@@ -162,6 +185,12 @@ class TaggingObjective:
         return {"val_loss": float(loss), "val_accuracy": float((logits.argmax(1) == gold).float().mean())}
 
 
+def forward(model: nn.Module, batch: TaggedBatch, device: torch.device) -> Tensor:
+    """The tagger's (B, T, n_tags) logits for a batch."""
+    features = None if batch.features is None else to_device(batch.features, device)
+    return model(to_device(batch.words, device), to_device(batch.chars, device), batch.lengths, features)
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, split: TaggedSplit, batch_size: int, device: torch.device) -> Tensor:
     """(total tokens, n_tags) logits, sentence after sentence in the split's order."""
@@ -169,7 +198,7 @@ def predict_logits(model: nn.Module, split: TaggedSplit, batch_size: int, device
     per_sentence: list[Tensor] = [torch.empty(0)] * len(split)
     for index in ordered_batches(split.lengths, batch_size):
         batch = split.batch(index)
-        logits = model(to_device(batch.words, device), to_device(batch.chars, device), batch.lengths).float().cpu()
+        logits = forward(model, batch, device).float().cpu()
         for row, i in enumerate(index.tolist()):
             per_sentence[i] = logits[row, : len(split.words[i])]
     return torch.cat(per_sentence)
@@ -189,8 +218,7 @@ def train_tagger(train_set: Sequence[Sentence], val_set: Sequence[Sentence], cfg
     tracker.log_params({"seed": seed, "vocab_size": len(vocab), "alphabet_size": len(alphabet), **flatten(cfg)})
 
     def split(sentences: Sequence[Sentence]) -> TaggedSplit:
-        return encode([s.forms for s in sentences], [s.upos for s in sentences], vocab, alphabet, tag_names,
-                      cfg.model.max_word_len)
+        return encode([s.forms for s in sentences], [s.upos for s in sentences], vocab, alphabet, tag_names, cfg.model)
 
     device = resolve_device(cfg.trainer.device)
     objective = TaggingObjective(split(train_set), split(val_set), cfg, len(tag_names), seed, device)
@@ -205,7 +233,7 @@ def train_tagger(train_set: Sequence[Sentence], val_set: Sequence[Sentence], cfg
 def tag_sentences(ckpt: Checkpoint, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list[list[str]]:
     """Each token's predicted tag, with a checkpoint of kind `tagger`."""
     alphabet = Vocab(tuple(ckpt.meta["alphabet"]))
-    split = encode(sentences, None, ckpt.vocab, alphabet, ckpt.classes, ckpt.config.max_word_len)
+    split = encode(sentences, None, ckpt.vocab, alphabet, ckpt.classes, ckpt.config)
     ids = predict_logits(ckpt.model, split, batch_size, torch.device("cpu")).argmax(1).tolist()
     out, start = [], 0
     for sentence in sentences:
