@@ -1,4 +1,4 @@
-"""The `rnnlab` command: predictions, surnames, text samples and part-of-speech tags from the pipeline's models;
+"""The `rnnlab` command: predictions, surnames, text samples, part-of-speech tags and lemmas from the pipeline's models;
 the UI; the team's tracking server, moving runs into it, and the DVC remote.
 
 Checkpoint paths default to what dvc.yaml declares as the training stages' outs (run from the
@@ -22,6 +22,7 @@ from rnnlab.serving.outputs import model_checkpoint, pipeline_models
 from rnnlab.serving.predict import BEST, LABEL, best_model, format_rows, load_predictor, read_texts
 from rnnlab.tasks.charlm import sample_text
 from rnnlab.tasks.names import generate_names, top_languages
+from rnnlab.tasks.lemmatizer import lemmatize
 from rnnlab.tasks.tagger import tag_sentences
 from rnnlab.team.migrate import migrate
 from rnnlab.team.remote import RemoteError, push, restore
@@ -114,6 +115,18 @@ def tag_command(args: argparse.Namespace) -> int:
         raise CommandError("every text needs at least one token")
     for i, (tokens, tags) in enumerate(zip(sentences, tag_sentences(ckpt, sentences), strict=True)):
         print(("\n" if i else "") + "\n".join(f"{token}\t{tag}" for token, tag in zip(tokens, tags, strict=True)))
+    return 0
+
+
+def lemmatize_command(args: argparse.Namespace) -> int:
+    """Each word's part of speech (the tagger, reading the words as one sentence) and lemma (the seq2seq model)."""
+    if args.beam < 1:
+        raise CommandError("--beam must be >= 1")
+    tagger = load_checkpoint(_checkpoint(args.tagger_checkpoint, "tagger", TAGGER_PIPELINE), kind="tagger")
+    model = load_checkpoint(_checkpoint(args.checkpoint, "lemmatizer", TAGGER_PIPELINE), kind="lemmatizer")
+    tags = tag_sentences(tagger, [args.words])[0]
+    for word, tag, lemma in zip(args.words, tags, lemmatize(model, list(zip(args.words, tags)), args.beam)):
+        print(f"{word}\t{tag}\t{lemma}")
     return 0
 
 
@@ -221,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("texts", nargs="+", help="texts, each tokenised and tagged as one sentence")
     cmd.add_argument("--checkpoint", **checkpoint)
     cmd.set_defaults(func=tag_command)
+    cmd = commands.add_parser("lemmatize", help="lemmas of Russian words (tagged first, then the seq2seq model)")
+    cmd.add_argument("words", nargs="+", help="words, read in order as one sentence")
+    cmd.add_argument("--beam", type=int, default=4, help="beam width; 1 = greedy")
+    cmd.add_argument("--checkpoint", **checkpoint)
+    cmd.add_argument("--tagger-checkpoint", type=Path, help="the tagger (default: the tagger stage's out)")
+    cmd.set_defaults(func=lemmatize_command)
 
     pid_file = {"type": Path, "default": Path(".rnnlab/ui.pid"), "help": "where the UI's process group id is kept"}
     cmd = commands.add_parser("ui", help="the MLflow UI in the foreground; Ctrl-C or SIGTERM stops all of it")
