@@ -79,11 +79,12 @@ def report(metrics: dict) -> str:
     lines = ["# Lemmatisation: teacher forcing, scheduled sampling, free running", "",
              f"UD Russian Taiga, exact match of lowercased lemmas over {n:,} test tokens ({unseen:,} with a form "
              f"training never had); beam width {metrics['beam_width']}.", "",
-             "| training | best epoch | val | greedy | greedy, unseen | beam | beam, unseen |", "|---|---|---|---|---|---|---|"]
+             "| training | best epoch | val | greedy | greedy, unseen | beam | beam, unseen |",
+             "|---|---|---|---|---|---|---|"]
     for schedule, row in metrics["models"].items():
-        lines.append(f"| {schedule} | {row['best_epoch']} | {row['val_accuracy']:.4f} | {row['greedy']['accuracy']:.4f} "
-                     f"| {row['greedy']['unseen_accuracy']:.4f} | {row['beam']['accuracy']:.4f} "
-                     f"| {row['beam']['unseen_accuracy']:.4f} |")
+        greedy, beam = row["greedy"], row["beam"]
+        lines.append(f"| {schedule} | {row['best_epoch']} | {row['val_accuracy']:.4f} | {greedy['accuracy']:.4f} "
+                     f"| {greedy['unseen_accuracy']:.4f} | {beam['accuracy']:.4f} | {beam['unseen_accuracy']:.4f} |")
     ref = metrics["pymorphy3"]
     lines.append(f"| pymorphy3 (reference) | | | {ref['accuracy']:.4f} | {ref['unseen_accuracy']:.4f} | | |")
     return "\n".join(lines) + "\n"

@@ -21,8 +21,8 @@ from rnnlab.process import die_with_parent, raise_on_signals, stop_group
 from rnnlab.serving.outputs import model_checkpoint, pipeline_models
 from rnnlab.serving.predict import BEST, LABEL, best_model, format_rows, load_predictor, read_texts
 from rnnlab.tasks.charlm import sample_text
-from rnnlab.tasks.names import generate_names, top_languages
 from rnnlab.tasks.lemmatizer import lemmatize
+from rnnlab.tasks.names import generate_names, top_languages
 from rnnlab.tasks.tagger import tag_sentences
 from rnnlab.team.migrate import migrate
 from rnnlab.team.remote import RemoteError, push, restore

@@ -73,4 +73,5 @@ def test_a_tagger_with_navec_features_trains_and_tags_the_same_after_loading(tmp
 
 
 def test_slovnet_tags_offline_one_tag_per_token():
-    assert slovnet_tags([["Мама", "мыла", "раму", "."], ["Кот", "спит"]]) == [["NOUN", "VERB", "NOUN", "PUNCT"], ["NOUN", "VERB"]]
+    tags = slovnet_tags([["Мама", "мыла", "раму", "."], ["Кот", "спит"]])
+    assert tags == [["NOUN", "VERB", "NOUN", "PUNCT"], ["NOUN", "VERB"]]

@@ -56,7 +56,8 @@ NAMES = ["ADV", "NOUN", "PRON", "PUNCT", "VERB"]
 def split():
     vocab = build_vocab([[w.lower() for w in s] for s in SENTENCES[:2]], 100, 1)  # the third sentence is unseen
     alphabet = build_vocab([list(w) for s in SENTENCES for w in s], 100, 1)
-    return encode(SENTENCES, TAGS, vocab, alphabet, NAMES, tagger_config(model={"max_word_len": 4}).model), vocab, alphabet
+    model = tagger_config(model={"max_word_len": 4}).model
+    return encode(SENTENCES, TAGS, vocab, alphabet, NAMES, model), vocab, alphabet
 
 
 def test_a_batch_keeps_every_word_with_its_characters_and_tag_and_pads_the_rest():

@@ -44,7 +44,8 @@ class CharSeq2Seq(nn.Module):
         context = memory.new_zeros(source.size(0), 2 * self.hidden_size)
         return memory, self.attend_source(memory), source != 0, (h0, c0, context)
 
-    def step(self, previous: Tensor, state: tuple, memory: Tensor, keys: Tensor, mask: Tensor) -> tuple[Tensor, tuple, Tensor]:
+    def step(self, previous: Tensor, state: tuple, memory: Tensor, keys: Tensor,
+             mask: Tensor) -> tuple[Tensor, tuple, Tensor]:
         """One decoding step: (B,) previous characters -> (B, V) logits, the next state, (B, S) attention."""
         h, c, context = state
         h, c = self.decoder(torch.cat([self.dropout(self.embedding(previous)), context], dim=-1), (h, c))
@@ -100,7 +101,8 @@ class CharSeq2Seq(nn.Module):
             previous = torch.tensor([h[-1] if h else BOS for _, h in hypotheses], device=source.device)
             logits, states, _ = self.step(previous, states, memory.expand(k, -1, -1), keys.expand(k, -1, -1),
                                           mask.expand(k, -1))
-            scores = torch.tensor([s for s, _ in hypotheses], device=source.device).unsqueeze(1) + F.log_softmax(logits, -1)
+            so_far = torch.tensor([s for s, _ in hypotheses], device=source.device).unsqueeze(1)  # (k, 1)
+            scores = so_far + F.log_softmax(logits, -1)  # (k, V)
             top = scores.flatten().topk(min(width, scores.numel()))
             kept, rows = [], []
             for score, index in zip(top.values.tolist(), top.indices.tolist()):

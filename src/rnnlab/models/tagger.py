@@ -41,8 +41,8 @@ class BiLSTMTagger(nn.Module):
                 self.embedding.weight.copy_(pretrained)
         self.chars = CharWordEncoder(n_chars, char_embedding_dim, char_hidden_size)
         self.dropout = nn.Dropout(dropout)
-        self.lstm = nn.LSTM(embedding_dim + self.chars.output_size + feature_dim, hidden_size, num_layers, batch_first=True,
-                            bidirectional=True, dropout=dropout if num_layers > 1 else 0.0)
+        self.lstm = nn.LSTM(embedding_dim + self.chars.output_size + feature_dim, hidden_size, num_layers,
+                            batch_first=True, bidirectional=True, dropout=dropout if num_layers > 1 else 0.0)
         self.output = nn.Linear(2 * hidden_size, n_tags)
 
     def forward(self, words: Tensor, chars: Tensor, lengths: Tensor, features: Tensor | None = None) -> Tensor:

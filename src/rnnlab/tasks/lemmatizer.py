@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from rnnlab.config import SECTIONS, Dropout, PositiveFloat, PositiveInt, TrainerConfig, flatten
 from rnnlab.data.conllu import UPOS, Sentence
-from rnnlab.models.seq2seq import BOS, EOS, CharSeq2Seq
+from rnnlab.models.seq2seq import EOS, CharSeq2Seq
 from rnnlab.text.batching import bucketed_batches, ordered_batches, shuffled_batches
 from rnnlab.text.vocab import PAD, UNK, Vocab
 from rnnlab.training.checkpoint import KINDS, Checkpoint, ModelKind
@@ -76,7 +76,7 @@ def alphabet_of(pairs: Iterable[tuple[str, str, str]]) -> Vocab:
 
 def triples(sentences: Iterable[Sentence]) -> list[tuple[str, str, str]]:
     """The distinct (form, UPOS, lemma) of the sentences, in the order they first occur."""
-    return list(dict.fromkeys((f, u, l) for s in sentences for f, u, l in zip(s.forms, s.upos, s.lemmas)))
+    return list(dict.fromkeys(t for s in sentences for t in zip(s.forms, s.upos, s.lemmas)))
 
 
 @dataclass(frozen=True)

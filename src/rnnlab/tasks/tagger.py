@@ -59,7 +59,8 @@ class TaggerConfig:
 SECTIONS["tagger"] = TaggerConfig  # the tagger study's section, registered beside config.py's own
 
 
-def build_tagger(cfg: TaggerModelConfig, vocab_size: int, n_tags: int, pretrained: Tensor | None = None) -> BiLSTMTagger:
+def build_tagger(cfg: TaggerModelConfig, vocab_size: int, n_tags: int,
+                 pretrained: Tensor | None = None) -> BiLSTMTagger:
     return BiLSTMTagger(vocab_size, cfg.max_chars, n_tags, cfg.embedding_dim, cfg.char_embedding_dim,
                         cfg.char_hidden_size, cfg.hidden_size, cfg.num_layers, cfg.dropout, pretrained,
                         NAVEC_DIM if cfg.navec_features else 0)
