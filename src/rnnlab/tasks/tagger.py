@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.config import SECTIONS, Choice, Dropout, PositiveInt, Range, TrainerConfig, flatten
-from rnnlab.data.conllu import Sentence
+from rnnlab.data.conllu import UPOS, Sentence
 from rnnlab.models.embeddings import EMBEDDINGS, NAVEC_DIM, load_navec
 from rnnlab.models.tagger import BiLSTMTagger
 from rnnlab.text.batching import bucketed_batches, ordered_batches, shuffled_batches
@@ -207,11 +207,11 @@ def predict_logits(model: nn.Module, split: TaggedSplit, batch_size: int, device
 
 def train_tagger(train_set: Sequence[Sentence], val_set: Sequence[Sentence], cfg: TaggerConfig, tracker: Tracker,
                  seed: int, state: RunState | None = None) -> tuple[Checkpoint, TrainResult]:
-    """The vocabulary, alphabet and tag set of the training sentences, and the tagger trained on them."""
+    """The vocabulary and alphabet of the training sentences, and the tagger trained on them (over all UPOS tags)."""
     set_seed(seed)
     vocab = build_vocab([[w.lower() for w in s.forms] for s in train_set], 10**9, cfg.min_freq)
     alphabet = build_vocab([list(w) for s in train_set for w in s.forms], cfg.model.max_chars, 1)
-    tag_names = sorted({t for s in train_set for t in s.upos})
+    tag_names = list(UPOS)  # all 17, whichever the training split happens to hold
     pretrained, coverage = None, 0.0
     if (source := EMBEDDINGS[cfg.model.embeddings]) is not None:
         pretrained, coverage = source(vocab.itos, cfg.model.embedding_dim, seed)
