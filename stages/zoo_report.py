@@ -15,13 +15,15 @@ COLUMNS = ["variant", "test_macro_f1", "test_accuracy", "n_parameters", "seeds"]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--zoo-metrics", type=Path, required=True, help="folder of zoo@<variant> JSONs")
+    parser.add_argument("--zoo-metrics", type=Path, nargs="+", required=True,
+                        help="folders of one JSON per variant (the zoo's, the attention classifier's)")
     parser.add_argument("--test-metrics", type=Path, required=True, help="the main pipeline's metrics/test.json")
     parser.add_argument("--report", type=Path, required=True)
     parser.add_argument("--figure", type=Path, required=True)
     args = parser.parse_args()
 
-    summaries = sorted((read_json(p) for p in args.zoo_metrics.glob("*.json")), key=lambda s: -s["test_macro_f1"]["mean"])
+    summaries = sorted((read_json(p) for folder in args.zoo_metrics for p in folder.glob("*.json")),
+                       key=lambda s: -s["test_macro_f1"]["mean"])
     test = read_json(args.test_metrics)
     tfidf = test["tfidf"]["macro_f1"]
     best = summaries[0]
@@ -40,7 +42,7 @@ def main() -> None:
         f"TF-IDF baseline test macro-F1 (same data and split): {tfidf:.4f}. The best variant, `{best['variant']}` "
         f"({best['test_macro_f1']['mean']:.4f}), {verdict(best['test_macro_f1']['mean'])}; the main pipeline's best "
         f"model, `{main_name}` ({main_f1:.4f}, `{args.test_metrics}`), {verdict(main_f1)}.\n"
-        "What was tried: every variant below (cells, depth and direction, pooling, padding/packing/bucketing, three "
+        "What was tried: every variant below (cells, depth and direction, pooling (attention included), padding/packing/bucketing, three "
         "recurrent dropouts on top of the base's embedding and output dropout, five initialisations besides PyTorch's "
         "default, learned initial state, navec embeddings frozen or fine-tuned), each on the same base and budget; in the main pipeline, bidirectional RNN, LSTM and GRU on fine-tuned navec vectors with max "
         "pooling, class weights and early stopping.\n\n"

@@ -1,4 +1,4 @@
-"""The `rnnlab` command: predictions, surnames, text samples, part-of-speech tags and lemmas from the pipeline's models;
+"""The `rnnlab` command: predictions and what drives them, surnames, text samples, part-of-speech tags and lemmas from the pipeline's models;
 the UI; the team's tracking server, moving runs into it, and the DVC remote.
 
 Checkpoint paths default to what dvc.yaml declares as the training stages' outs (run from the
@@ -8,6 +8,7 @@ repository root), or are given with --checkpoint.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -18,9 +19,13 @@ import torch
 
 from rnnlab.data.files import atomic_path
 from rnnlab.process import die_with_parent, raise_on_signals, stop_group
+from rnnlab.models.attention import ATTENTION
 from rnnlab.serving.outputs import model_checkpoint, pipeline_models
-from rnnlab.serving.predict import BEST, LABEL, best_model, format_rows, load_predictor, read_texts
+from rnnlab.serving.predict import BEST, LABEL, Predictor, best_model, format_rows, load_predictor, read_texts
+from rnnlab.tasks.attention import ATTENTION_STAGE
+from rnnlab.tasks.attention import KIND as ATTENTION_KIND
 from rnnlab.tasks.charlm import sample_text
+from rnnlab.tasks.explain import explain, explanation_html, format_explanation
 from rnnlab.tasks.lemmatizer import lemmatize
 from rnnlab.tasks.names import generate_names, top_languages
 from rnnlab.tasks.tagger import tag_sentences
@@ -39,6 +44,7 @@ class CommandError(RuntimeError):
 
 CHARS_PIPELINE = Path("studies/chars/dvc.yaml")  # the character-level tasks' stages
 TAGGER_PIPELINE = Path("studies/tagger/dvc.yaml")
+ZOO_PIPELINE = Path("studies/zoo/dvc.yaml")
 
 
 def _checkpoint(given: Path | None, stage: str, pipeline: Path = CHARS_PIPELINE) -> Path:
@@ -72,6 +78,36 @@ def predict_command(args: argparse.Namespace) -> int:
         print(f"{len(texts)} predictions written to {args.output}", file=sys.stderr)
     else:
         print(format_rows(texts, table))
+    return 0
+
+
+def explain_command(args: argparse.Namespace) -> int:
+    """Each token of each text with the predicted class's probability after reading up to it (and its attention)."""
+    if args.checkpoint is not None:
+        path = args.checkpoint
+    elif args.model == ATTENTION:
+        path = model_checkpoint(ATTENTION_STAGE, ZOO_PIPELINE)
+    else:
+        models = {name: p for name, p in pipeline_models().items() if p.suffix == ".pt"}
+        if args.model not in models:
+            raise CommandError(f"unknown model {args.model!r}: the recurrent models are "
+                               f"{', '.join([*models, ATTENTION])} (`{ATTENTION}`: the zoo study's)")
+        path = models[args.model]
+    torch.set_num_threads(args.threads)
+    ckpt = load_checkpoint(path)
+    if ckpt.kind not in ("classifier", ATTENTION_KIND):
+        raise CommandError(f"{path}: a {ckpt.kind} checkpoint, not a sentiment classifier")
+    predictor = Predictor(ckpt)
+    explanations = []
+    for text, tokens in zip(args.texts, predictor.tokens(args.texts), strict=True):
+        tokens = tokens[: ckpt.meta["max_len"]] or [ckpt.vocab.itos[1]]  # what the model reads: an empty text is <unk>
+        explanations.append(explain(ckpt.model, ckpt.vocab.encode(tokens), tokens, ckpt.classes))
+        print(json.dumps(text, ensure_ascii=False))
+        print(format_explanation(explanations[-1]))
+    if args.html:
+        with atomic_path(args.html) as tmp:
+            tmp.write_text(explanation_html(args.texts, explanations, f"{ckpt.meta['name']} ({path})"), encoding="utf-8")
+        print(f"written to {args.html}", file=sys.stderr)
     return 0
 
 
@@ -204,6 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--output", type=Path, help="write a CSV (input columns, predicted_label, p_<class>)")
     cmd.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     cmd.set_defaults(func=predict_command)
+
+    cmd = commands.add_parser("explain", help="how a sentiment model's prediction grows token by token")
+    cmd.add_argument("texts", nargs="+", help="texts to explain")
+    cmd.add_argument("--model", default=ATTENTION, help=f"a model of the pipeline (rnn, lstm, gru) or {ATTENTION} "
+                     "(the zoo study's attention classifier, with its attention weights)")
+    cmd.add_argument("--checkpoint", type=Path, help="a classifier checkpoint instead of --model")
+    cmd.add_argument("--html", type=Path, help="also write the texts as a page, tokens coloured by their effect")
+    cmd.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    cmd.set_defaults(func=explain_command)
 
     names = commands.add_parser("names", help="surname language classifier and generator").add_subparsers(required=True)
     cmd = names.add_parser("predict", help="the likeliest languages of surnames")

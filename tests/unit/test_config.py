@@ -18,6 +18,8 @@ import rnnlab.data.datasets  # noqa: F401
 import rnnlab.data.texts  # noqa: F401
 import rnnlab.data.unlabelled  # noqa: F401
 import rnnlab.models.classifier  # noqa: F401
+import rnnlab.tasks.attention  # noqa: F401
+import rnnlab.tasks.explain  # noqa: F401
 import rnnlab.tasks.lemmatizer  # noqa: F401  (the studies' sections register themselves)
 import rnnlab.tasks.pretraining  # noqa: F401
 import rnnlab.tasks.probe  # noqa: F401
@@ -198,7 +200,7 @@ def test_mistyped_or_unknown_key_fails_naming_it(tmp_path, key, value, needles):
     ("key", "value", "registry"),
     [
         ("train.lstm.cell", "transformer", rnnlab.models.classifier.ENCODERS),
-        ("train.lstm.pooling", "attention", rnnlab.models.classifier.POOLINGS),
+        ("train.lstm.pooling", "self_attention", rnnlab.models.classifier.POOLINGS),
         ("train.lstm.init", "xavier", rnnlab.models.classifier.INIT_SCHEMES),
         ("train.lstm.embeddings", "fasttext", rnnlab.models.embeddings.EMBEDDINGS),
         ("preprocess.text.normalize", "lemmatize", rnnlab.text.lemmas.NORMALIZERS),
