@@ -8,14 +8,14 @@ import torch
 from rnnlab.cli import main
 from rnnlab.config import load_section
 from rnnlab.models.attention import AttentionPooling
+from rnnlab.models.classifier import build_model
 from rnnlab.serving.predict import Predictor
 from rnnlab.tasks.attention import KIND, VARIANT, train_attention_run
 from rnnlab.tasks.zoo import ZooRun, variant_configs
-from rnnlab.training.checkpoint import load_checkpoint
-from tests.configs import text_config, trainer_config
+from rnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from tests.configs import model_config, text_config, trainer_config
 
-from .test_training import synthetic_docs  # noqa: F401
-from .test_training import splits as splits  # noqa: F401 (fixture)
+from .test_training import splits  # noqa: F401 (fixture)
 from .test_zoo import PARAMS
 
 TEXTS = ["сегодня кино отлично", "плохо"]
@@ -79,3 +79,16 @@ def test_explain_refuses_an_unknown_model_and_a_foreign_checkpoint(trained, tmp_
     torch.save({"format": "something else"}, tmp_path / "x.pt")
     assert main(["explain", "--checkpoint", str(tmp_path / "x.pt"), "text"]) == 2
     assert "not an rnnlab checkpoint" in capsys.readouterr().err
+
+
+def test_explain_reads_a_plain_classifier_without_attention(splits, tmp_path, capsys):  # noqa: F811
+    vocab, _, _ = splits
+    cfg = model_config(pooling="max", bidirectional=True, embedding_dim=8, hidden_size=6)
+    meta = {"preprocess": dataclasses.asdict(text_config(normalize="none", remove_stopwords=False)), "max_len": 2,
+            "stopwords": [], "name": "plain", "val_macro_f1": 0.5}
+    save_checkpoint(tmp_path / "plain.pt", Checkpoint("classifier", cfg, build_model(cfg, len(vocab), 2), vocab,
+                                                      ["neg", "pos"], meta))
+    assert main(["explain", "--checkpoint", str(tmp_path / "plain.pt"), TEXTS[0]]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "attention" not in out[2]
+    assert [line.split()[0] for line in out[3:]] == ["сегодня", "кино"]  # cut to the model's max_len
