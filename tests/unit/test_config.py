@@ -15,12 +15,14 @@ from ruamel.yaml import YAML
 import rnnlab.config as config
 import rnnlab.data.corpora  # noqa: F401  (fills the registries the configs check choices against)
 import rnnlab.data.datasets  # noqa: F401
+import rnnlab.data.imdb  # noqa: F401
 import rnnlab.data.texts  # noqa: F401
 import rnnlab.data.unlabelled  # noqa: F401
 import rnnlab.models.classifier  # noqa: F401
 import rnnlab.tasks.attention  # noqa: F401
 import rnnlab.tasks.explain  # noqa: F401
 import rnnlab.tasks.lemmatizer  # noqa: F401  (the studies' sections register themselves)
+import rnnlab.tasks.length  # noqa: F401
 import rnnlab.tasks.pretraining  # noqa: F401
 import rnnlab.tasks.probe  # noqa: F401
 import rnnlab.tasks.tagger  # noqa: F401
