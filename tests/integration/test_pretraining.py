@@ -12,10 +12,19 @@ from rnnlab.models.awd import ConcatPoolingClassifier
 from rnnlab.tasks.pretraining import (
     BOS, AWDConfig, LMStageConfig, LMVocabConfig, documents_tokens, evaluate_awd, finetune, pretrain, stream,
 )
-from rnnlab.tasks.ulmfit import AWDClassifierConfig, build_awd_classifier, encode_target, summary, train_awd_classifier
+from rnnlab.tasks.ulmfit import (
+    AWDClassifierConfig,
+    UnfreezingObjective,
+    build_awd_classifier,
+    encode_target,
+    summary,
+    train_awd_classifier,
+    trainable_groups,
+)
 from rnnlab.text.vocab import build_vocab
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.language import stream_batches
+from rnnlab.training.loop import set_seed
 from rnnlab.training.tracking import MemoryTracker
 from tests.configs import lm_trainer_config, text_config, trainer_config
 
@@ -85,7 +94,7 @@ def test_fine_tuning_keeps_the_vocabulary_and_lowers_the_targets_perplexity(pret
 
 def classifier_config(**overrides) -> AWDClassifierConfig:
     values = dict(seeds=(1,), max_len=20, embedding_dropout=0.0, input_dropout=0.0, hidden_dropout=0.0,
-                  weight_dropout=0.0, head_size=8, head_dropout=0.0, freeze_embedding=True,
+                  weight_dropout=0.0, head_size=8, head_dropout=0.0, freeze_embedding=True, gradual_unfreezing=False,
                   trainer=trainer_config(device="cpu", epochs=12, batch_size=8, lr=0.01, patience=12))
     return AWDClassifierConfig(**{**values, **overrides})
 
@@ -114,6 +123,44 @@ def test_the_classifier_learns_the_target_and_a_frozen_embedding_stays_the_langu
     assert result.best["val_macro_f1"] == 1.0 and test["macro_f1"] == 1.0  # each class has its own words
     assert torch.equal(model.encoder.embedding.weight, lm.model.encoder.embedding.weight)
     assert not torch.equal(model.encoder.layers[0].lstm.weight_ih_l0, lm.model.encoder.layers[0].lstm.weight_ih_l0)
+
+
+def test_gradual_unfreezing_gives_frozen_layer_groups_no_gradient(pretrained):
+    lm = pretrained[0]
+    splits, classes = encode_target(labelled(), lm, max_len=20)
+    cfg = classifier_config(gradual_unfreezing=True, freeze_embedding=False)
+    model = build_awd_classifier(lm, cfg, len(classes))
+    groups = trainable_groups(model, cfg)
+    assert groups == [model.encoder.embedding, *model.encoder.layers, model.head]
+    objective = UnfreezingObjective(splits["train"], splits["val"], cfg.trainer, 3, 0, torch.device("cpu"),
+                                    groups=groups)
+    for epoch, batches in objective.rounds():
+        model.zero_grad(set_to_none=True)
+        loss, _, _ = objective.loss(model, next(iter(batches)))
+        loss.backward()
+        with_gradient = [all(p.grad is not None for p in g.parameters()) for g in groups]
+        without = [all(p.grad is None for p in g.parameters()) for g in groups]
+        trained = min(epoch, len(groups))  # epoch 1: the head; each epoch one more group from the top
+        assert with_gradient == [False] * (len(groups) - trained) + [True] * trained, epoch
+        assert without == [True] * (len(groups) - trained) + [False] * trained, epoch
+        if epoch == len(groups) + 1:
+            break
+    # a frozen embedding is never among the groups, so unfreezing never wakes it
+    frozen = classifier_config(gradual_unfreezing=True)
+    assert model.encoder.embedding not in trainable_groups(build_awd_classifier(lm, frozen, 3), frozen)
+
+
+def test_one_epoch_of_gradual_unfreezing_trains_the_head_alone(pretrained):
+    lm = pretrained[0]
+    splits, classes = encode_target(labelled(), lm, max_len=20)
+    cfg = classifier_config(gradual_unfreezing=True, trainer=trainer_config(device="cpu", epochs=1, batch_size=8,
+                                                                            lr=0.01, patience=1))
+    model, _, _ = train_awd_classifier(lm, splits, classes, cfg, 1, MemoryTracker())
+    theirs = lm.model.encoder.state_dict()
+    assert all(torch.equal(value, theirs[name]) for name, value in model.encoder.state_dict().items())
+    set_seed(1)  # the head as train_awd_classifier built it, before training
+    untrained = build_awd_classifier(lm, cfg, len(classes))
+    assert not torch.equal(model.head[-1].weight, untrained.head[-1].weight)
 
 
 def test_the_summary_gives_the_seeds_mean_and_spread():

@@ -49,7 +49,7 @@ def test_the_probability_after_each_prefix_is_the_models_output_on_that_prefix(n
 
 def test_changes_add_up_to_the_final_probability():
     exp = explain(models()["attention"].eval(), IDS, TOKENS, CLASSES)
-    assert float(changes(exp).sum()) == pytest.approx(float(exp.path()[-1]) - 1 / 3, abs=1e-6)
+    assert float(changes(exp).sum()) == pytest.approx(float(exp.predicted_probability()[-1]) - 1 / 3, abs=1e-6)
 
 
 def test_the_text_and_page_show_every_token_its_numbers_and_escape_markup(tmp_path):

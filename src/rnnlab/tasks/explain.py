@@ -37,7 +37,7 @@ class Explanation:
     def predicted(self) -> int:
         return int(self.probabilities[-1].argmax())
 
-    def path(self) -> Tensor:
+    def predicted_probability(self) -> Tensor:
         """(T,) the probability of the predicted class after each prefix."""
         return self.probabilities[:, self.predicted]
 
@@ -64,7 +64,7 @@ def explain(model: TextClassifier, ids: Sequence[int], tokens: Sequence[str], cl
 
 def changes(explanation: Explanation) -> Tensor:
     """(T,) how much each token moved the predicted class's probability (the first: from a uniform guess)."""
-    path = explanation.path()
+    path = explanation.predicted_probability()
     before = torch.cat([torch.tensor([1.0 / len(explanation.classes)]), path[:-1]])
     return path - before
 
@@ -79,7 +79,7 @@ def format_explanation(explanation: Explanation) -> str:
              f"  {'token':<20}" + (f"{'attention':>10}" if explanation.attention is not None else "")
              + f"{'p(' + label + ')':>16}{'change':>9}"]
     weights = explanation.attention.tolist() if explanation.attention is not None else [None] * len(explanation.tokens)
-    for token, weight, p, d in zip(explanation.tokens, weights, explanation.path().tolist(),
+    for token, weight, p, d in zip(explanation.tokens, weights, explanation.predicted_probability().tolist(),
                                    changes(explanation).tolist(), strict=True):
         lines.append(f"  {token:<20}" + (f"{weight:>10.3f}" if weight is not None else "") + f"{p:>16.3f}{d:>+9.3f}")
     return "\n".join(lines)

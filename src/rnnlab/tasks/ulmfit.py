@@ -1,24 +1,28 @@
 """ULMFiT's classifier: the language model's encoder under a concat-pooling head, trained in the one loop.
 
 The texts are read as the language model read its own (surface forms after `xxbos`, its vocabulary); the
-encoder's weights come from the language model, its dropouts from the classifier's settings.
+encoder's weights come from the language model, its dropouts from the classifier's settings. With gradual
+unfreezing (ULMFiT's), the head trains alone in the first epoch and one more layer group joins it each epoch.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from torch import nn
 
 from rnnlab.config import SECTIONS, Dropout, NonNegativeInt, PositiveInt, TextConfig, TrainerConfig, from_dict
 from rnnlab.models.awd import AWDEncoder, ConcatPoolingClassifier
 from rnnlab.tasks.pretraining import documents_tokens
 from rnnlab.text.batching import EncodedSplit, encode_split
 from rnnlab.training.checkpoint import Checkpoint
-from rnnlab.training.classification import fit, predict_logits
-from rnnlab.training.loop import TrainResult, set_seed
+from rnnlab.training.classification import ClassificationObjective, predict_logits
+from rnnlab.training.finetune import first_trainable, freeze_before
+from rnnlab.training.loop import Optimization, TrainResult, resolve_device, set_seed, train
 from rnnlab.training.metrics import score
 from rnnlab.training.resume import RunState
 from rnnlab.training.tracking import Tracker
@@ -35,6 +39,7 @@ class AWDClassifierConfig:
     head_size: PositiveInt
     head_dropout: Dropout
     freeze_embedding: bool  # keep the language model's word vectors (most of the encoder's weights) as they are
+    gradual_unfreezing: bool  # epoch 1 trains the head alone, each later epoch one more layer group (from the top)
     trainer: TrainerConfig
 
 
@@ -65,13 +70,40 @@ def build_awd_classifier(lm: Checkpoint, cfg: AWDClassifierConfig, n_classes: in
     return ConcatPoolingClassifier(encoder, n_classes, cfg.head_size, cfg.head_dropout)
 
 
+class UnfreezingObjective(ClassificationObjective):
+    """The classification objective that, before each epoch, stops the gradient of the layer groups that
+    gradual unfreezing keeps frozen in it (the optimizer skips a parameter whose gradient stays None)."""
+
+    def __init__(self, *args: Any, groups: list[nn.Module], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.groups = groups
+
+    def rounds(self) -> Iterator[tuple[int, Iterable[Any]]]:
+        for epoch, batches in super().rounds():
+            freeze_before(self.groups, first_trainable(epoch, len(self.groups), gradual=True))
+            yield epoch, batches
+
+
+def trainable_groups(model: ConcatPoolingClassifier, cfg: AWDClassifierConfig) -> list[nn.Module]:
+    """The layer groups that train, bottom to top: embedding (unless frozen), each recurrent layer, the head."""
+    groups = model.layer_groups()
+    return groups[1:] if cfg.freeze_embedding else groups
+
+
 def train_awd_classifier(lm: Checkpoint, splits: dict[str, EncodedSplit], classes: list[str],
                          cfg: AWDClassifierConfig, seed: int, tracker: Tracker,
                          state: RunState | None = None) -> tuple[ConcatPoolingClassifier, TrainResult, dict[str, Any]]:
     """One seed's classifier, trained with early stopping on validation macro-F1, and its test scores."""
     set_seed(seed)
     model = build_awd_classifier(lm, cfg, len(classes))
-    result = fit(model, splits["train"], splits["val"], cfg.trainer, tracker, seed, state)
+    device, trainer = resolve_device(cfg.trainer.device), cfg.trainer
+    if cfg.gradual_unfreezing:
+        objective = UnfreezingObjective(splits["train"], splits["val"], trainer, len(classes), seed, device,
+                                        groups=trainable_groups(model, cfg))
+    else:
+        objective = ClassificationObjective(splits["train"], splits["val"], trainer, len(classes), seed, device)
+    optimization = Optimization(trainer.lr, trainer.weight_decay, trainer.clip_grad_norm, trainer.autocast)
+    result = train(model, objective, optimization, device, tracker, patience=trainer.patience, state=state)
     logits = predict_logits(model, splits["test"], cfg.trainer.batch_size * 4, next(model.parameters()).device)
     test = score(splits["test"].labels.tolist(), logits.argmax(1).tolist(), classes)
     return model, result, test
