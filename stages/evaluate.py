@@ -10,6 +10,7 @@ import pandas as pd
 from rnnlab.config import load_section
 from rnnlab.data.files import read_json, write_json
 from rnnlab.process import run_stage
+from rnnlab.training.attention import classifier_kind
 from rnnlab.text.features import load_features
 from rnnlab.training.checkpoint import load_checkpoint
 from rnnlab.training.classification import predict_logits
@@ -30,13 +31,14 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, required=True, help="folder of run records: the MLflow runs to log into")
     args = parser.parse_args()
 
-    checkpoints = trained_checkpoints(args.models_dir, load_section(args.params, "train"))
+    models = load_section(args.params, "train")
+    checkpoints = trained_checkpoints(args.models_dir, models)
     splits, classes = load_features(args.tensors)
     test = splits["test"]
     y_true = test.labels.tolist()
     results = []
     for name, path in checkpoints.items():
-        clf = load_checkpoint(path, kind="classifier")
+        clf = load_checkpoint(path, kind=classifier_kind(models[name]))
         predicted = predict_logits(clf.model, test, 512, "cpu").argmax(1).tolist()
         results.append(ModelResult(name, score(y_true, predicted, classes), predicted, clf.meta))
     with args.tfidf.open("rb") as f:

@@ -10,7 +10,7 @@ import torch
 from rnnlab.config import load_section
 from rnnlab.data.files import atomic_path
 from rnnlab.process import run_stage
-from rnnlab.tasks.attention import KIND
+from rnnlab.training.attention import KIND
 from rnnlab.tasks.explain import explain, explanation_html, pick_posts, plot_explanation
 from rnnlab.text.features import load_features
 from rnnlab.training.checkpoint import load_checkpoint

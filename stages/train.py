@@ -12,6 +12,7 @@ from rnnlab.config import load_section
 from rnnlab.data.files import sha256_file, write_json
 from rnnlab.models.classifier import count_parameters
 from rnnlab.process import run_stage
+from rnnlab.training.attention import KIND, classifier_kind, train_attention
 from rnnlab.text import lemmas  # noqa: F401  (the normalize choices preprocess.text is checked against)
 from rnnlab.text.features import load_features
 from rnnlab.text.tokenizer import load_stopwords
@@ -51,7 +52,13 @@ def main() -> None:
     with mlflow_run(args.name, os.environ, stage=stage, run_id=run.run_id) as tracker:
         tracker.set_tags({"data.tensors.sha256": sha256_file(args.tensors), "data.vocab.sha256": sha256_file(args.vocab)})
         itos = list(vocab.itos)
-        if workers == 1:
+        kind = classifier_kind(model_cfg)
+        if kind == KIND:  # a learned pooling: the attention classifier's builder (in this process)
+            if workers != 1:
+                raise ValueError(f"train.{args.name}: pooling 'attention' trains in one process "
+                                 f"(data_parallel.workers: 1, not {workers})")
+            model, result = train_attention(model_cfg, trainer, itos, splits, len(classes), tracker, seed, run)
+        elif workers == 1:
             model, result = train_classifier(model_cfg, trainer, itos, splits, len(classes), tracker, seed, run)
         else:  # Ray Train workers, each a share of every epoch (no resuming: a stopped run starts over)
             with ray_session(load_section(args.params, "cluster"), os.environ):
@@ -63,7 +70,7 @@ def main() -> None:
             "preprocess": dataclasses.asdict(text), "max_len": max_len,
             "stopwords": stopwords,
         }
-        save_checkpoint(args.checkpoint, Checkpoint("classifier", model_cfg, model, vocab, classes, meta))
+        save_checkpoint(args.checkpoint, Checkpoint(kind, model_cfg, model, vocab, classes, meta))
         tracker.log_artifact(args.checkpoint, "checkpoint")
         write_json(args.run_record, {"stage": stage, "run_id": tracker.run_id, "timings": result.timings})
     state.clear()

@@ -23,7 +23,7 @@ from rnnlab.models.attention import ATTENTION
 from rnnlab.serving.outputs import model_checkpoint, pipeline_models
 from rnnlab.serving.predict import BEST, LABEL, Predictor, best_model, format_rows, load_predictor, read_texts
 from rnnlab.tasks.attention import ATTENTION_STAGE
-from rnnlab.tasks.attention import KIND as ATTENTION_KIND
+from rnnlab.training.attention import CLASSIFIER_KINDS
 from rnnlab.tasks.charlm import sample_text
 from rnnlab.tasks.explain import explain, explanation_html, format_explanation
 from rnnlab.tasks.lemmatizer import lemmatize
@@ -95,7 +95,7 @@ def explain_command(args: argparse.Namespace) -> int:
         path = models[args.model]
     torch.set_num_threads(args.threads)
     ckpt = load_checkpoint(path)
-    if ckpt.kind not in ("classifier", ATTENTION_KIND):
+    if ckpt.kind not in CLASSIFIER_KINDS:
         raise CommandError(f"{path}: a {ckpt.kind} checkpoint, not a sentiment classifier")
     predictor = Predictor(ckpt)
     explanations = []

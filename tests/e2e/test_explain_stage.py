@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from rnnlab.tasks.attention import KIND
+from rnnlab.training.attention import KIND
 from rnnlab.training.checkpoint import load_checkpoint
 
 from .conftest import ROOT, VENV_BIN, make_repo, pipeline_env, run, tiny_params, write_tiny_corpus

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rnnlab.training.checkpoint import read_payload
+
 from .conftest import (
     MODELS, VENV_BIN, free_port, make_repo, pipeline_env, run, tiny_params, write_tiny_corpus,
 )
@@ -22,11 +24,21 @@ from .conftest import (
 def tiny_repo(tmp_path_factory, mirror):
     repo = tmp_path_factory.mktemp("tiny")
     write_tiny_corpus(repo / "corpus" / "tiny.csv")
-    overrides = tiny_params(3, **{"trainer.lr": 0.01})
+    overrides = tiny_params(3, **{"trainer.lr": 0.01, "train.gru.pooling": "attention"})  # any model may attend
     make_repo(repo, overrides)
     env = pipeline_env(mirror) | {"MLFLOW_TRACKING_URI": f"sqlite:///{repo}/mlflow.db"}
     output = run(["dvc", "repro", "register"], repo, env)
     return repo, env, output
+
+
+def test_a_pipeline_model_with_attention_pooling_trains_predicts_and_explains(tiny_repo):
+    repo, env, _ = tiny_repo
+    assert read_payload(repo / "data" / "models" / "gru.pt")["kind"] == "attention_classifier"
+    assert read_payload(repo / "data" / "models" / "lstm.pt")["kind"] == "classifier"
+    out = run([str(VENV_BIN / "rnnlab"), "predict", "--model", "gru", "сегодня отлично"], repo, env)
+    assert "model gru" in out and "-> " in out
+    out = run([str(VENV_BIN / "rnnlab"), "explain", "--model", "gru", "сегодня отлично"], repo, env).splitlines()
+    assert "attention" in out[2] and len([line for line in out[3:] if line.startswith("  ")]) == 2
 
 
 def test_repro_writes_metrics_for_every_model(tiny_repo):

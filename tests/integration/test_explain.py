@@ -10,7 +10,8 @@ from rnnlab.config import load_section
 from rnnlab.models.attention import AttentionPooling
 from rnnlab.models.classifier import build_model
 from rnnlab.serving.predict import Predictor
-from rnnlab.tasks.attention import KIND, VARIANT, train_attention_run
+from rnnlab.tasks.attention import VARIANT, train_attention_run
+from rnnlab.training.attention import KIND
 from rnnlab.tasks.zoo import ZooRun, variant_configs
 from rnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from tests.configs import model_config, text_config, trainer_config

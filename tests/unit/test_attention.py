@@ -6,7 +6,7 @@ import torch
 from rnnlab.config import ConfigError, ModelConfig, from_dict
 from rnnlab.models.attention import AttentionPooling, attend, build_attention_classifier
 from rnnlab.models.classifier import build_model
-from rnnlab.tasks.attention import KIND
+from rnnlab.training.attention import KIND
 from rnnlab.text.vocab import Vocab
 from rnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from tests.configs import MODEL, model_config

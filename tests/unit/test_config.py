@@ -20,6 +20,7 @@ import rnnlab.data.texts  # noqa: F401
 import rnnlab.data.unlabelled  # noqa: F401
 import rnnlab.models.classifier  # noqa: F401
 import rnnlab.tasks.attention  # noqa: F401
+import rnnlab.training.attention  # noqa: F401
 import rnnlab.tasks.explain  # noqa: F401
 import rnnlab.tasks.lemmatizer  # noqa: F401  (the studies' sections register themselves)
 import rnnlab.tasks.length  # noqa: F401

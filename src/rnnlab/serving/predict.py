@@ -13,7 +13,8 @@ import torch
 from rnnlab.config import TextConfig, from_dict
 from rnnlab.text.batching import encode_split
 from rnnlab.text.preprocessing import preprocess_texts
-from rnnlab.training.checkpoint import Checkpoint, load_checkpoint, read_payload
+from rnnlab.training.attention import CLASSIFIER_KINDS
+from rnnlab.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_payload
 from rnnlab.training.classification import predict_logits
 
 BEST = "best"  # `--model best`: the trained model with the highest validation macro-F1
@@ -97,7 +98,10 @@ def load_predictor(path: Path) -> TextPredictor:
     """A predictor over the model file at `path`: the TF-IDF pickle (.pkl) or a classifier checkpoint."""
     if Path(path).suffix == ".pkl":
         return TfidfPredictor(read_tfidf(path))
-    return Predictor(load_checkpoint(path, kind="classifier"))
+    clf = load_checkpoint(path)
+    if clf.kind not in CLASSIFIER_KINDS:
+        raise CheckpointError(f"{path}: a {clf.kind} checkpoint, not a sentiment classifier")
+    return Predictor(clf)
 
 
 def validation_score(path: Path) -> float:

@@ -1,40 +1,34 @@
 """The zoo's attention classifier: the zoo's base model and trainer with `zoo.attention`'s overrides
 (`pooling: attention`), trained at every zoo seed through the one loop and compared beside the variants.
 
-Its runs are a stage of their own (`zoo_attention`), not a `zoo.variants` entry, because the zoo's
-runs build `build_model`'s classifiers; its checkpoints are of kind `attention_classifier`.
+Its runs are a stage of their own (`zoo_attention`), not a `zoo.variants` entry, because the zoo's runs
+build `build_model`'s classifiers.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rnnlab.config import SECTIONS, ModelConfig, Variant, flatten
-from rnnlab.models.attention import build_attention_classifier
+from rnnlab.config import SECTIONS, Variant
 from rnnlab.models.classifier import count_parameters
-from rnnlab.models.embeddings import EMBEDDINGS
 from rnnlab.tasks.zoo import EXPERIMENT, ZooRun
 from rnnlab.text.batching import EncodedSplit
 from rnnlab.text.vocab import Vocab
-from rnnlab.training.checkpoint import KINDS, Checkpoint, ModelKind, save_checkpoint
-from rnnlab.training.classification import fit, predict_logits
-from rnnlab.training.loop import resolve_device, set_seed
+from rnnlab.training.attention import KIND, train_attention
+from rnnlab.training.checkpoint import Checkpoint, save_checkpoint
+from rnnlab.training.classification import predict_logits
+from rnnlab.training.loop import resolve_device
 from rnnlab.training.metrics import score
 from rnnlab.training.resume import RunState
 from rnnlab.training.tracking import mlflow_run
 
-KIND = "attention_classifier"
 VARIANT = "lstm_attention"
 ATTENTION_STAGE = "zoo_attention"  # in studies/zoo/dvc.yaml
 SECTIONS["zoo.attention"] = Variant  # the zoo study's section, registered beside config.py's own
-# pretrained vectors are in the weights already: build a plain embedding, then load into it
-KINDS[KIND] = ModelKind(ModelConfig, lambda cfg, v, c: build_attention_classifier(
-    dataclasses.replace(cfg, embeddings="scratch"), v, c))
 
 
 def train_attention_run(run: ZooRun, checkpoint: Path, splits: Mapping[str, EncodedSplit], itos: list[str],
@@ -48,15 +42,7 @@ def train_attention_run(run: ZooRun, checkpoint: Path, splits: Mapping[str, Enco
     with mlflow_run(f"{run.variant}/seed{run.seed}", env, stage=ATTENTION_STAGE, experiment=EXPERIMENT,
                     run_id=state.run_id) as tracker:
         tracker.set_tags({"zoo.variant": run.variant})
-        set_seed(run.seed)
-        pretrained = None
-        if (source := EMBEDDINGS[run.model.embeddings]) is not None:
-            pretrained, coverage = source(itos, run.model.embedding_dim, run.seed)
-            tracker.log_metrics({f"{run.model.embeddings}_coverage": coverage})
-        model = build_attention_classifier(run.model, len(itos), len(classes), pretrained)
-        tracker.log_params({"seed": run.seed, "n_parameters": count_parameters(model),
-                            **flatten(run.trainer, "trainer."), **flatten(run.model, "model.")})
-        result = fit(model, splits["train"], splits["val"], run.trainer, tracker, run.seed, state)
+        model, result = train_attention(run.model, run.trainer, itos, splits, len(classes), tracker, run.seed, state)
         test = splits["test"]
         predicted = predict_logits(model, test, 512, resolve_device(run.trainer.device)).argmax(1).tolist()
         scores = score(test.labels.tolist(), predicted, classes)
