@@ -1,0 +1,124 @@
+"""ULMFiT's ablation on tiny data: the untrained encoder, the stages surface_forms and ulmfit_ablation run from a
+params file, and the report's rows."""
+
+import json
+import os
+import subprocess
+import sys
+
+import mlflow
+import pytest
+import torch
+import yaml
+
+from rnnlab.config import ConfigError, load_section
+from rnnlab.tasks.ablation import AblationConfig, AblationStep, ablation_rows, baseline_configs, step_config, untrained_lm
+from rnnlab.tasks.pretraining import LMVocabConfig, pretrain
+from rnnlab.training.checkpoint import save_checkpoint
+from rnnlab.training.tracking import MemoryTracker
+from tests.integration.test_pretraining import MODEL, TEXT, classifier_config, corpus, labelled, stage
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def lms():
+    torch.manual_seed(0)
+    vocab = LMVocabConfig(max_size=100, min_freq=1)
+    first, _ = pretrain(corpus(), TEXT, vocab, MODEL, stage(30), MemoryTracker(), seed=0)
+    other, _ = pretrain(corpus(60), TEXT, LMVocabConfig(max_size=20, min_freq=1), MODEL, stage(6), MemoryTracker(),
+                        seed=0)
+    return first, other
+
+
+def test_the_untrained_encoder_has_the_language_models_vocabulary_and_seeded_fresh_weights(lms):
+    lm = lms[0]
+    fresh, again, other = untrained_lm(lm, 1), untrained_lm(lm, 1), untrained_lm(lm, 2)
+    assert fresh.vocab == lm.vocab and fresh.config == lm.config and fresh.meta["text"] == lm.meta["text"]
+    weights = {name: value for name, value in fresh.model.encoder.state_dict().items()}
+    assert all(torch.equal(value, again.model.encoder.state_dict()[name]) for name, value in weights.items())
+    assert not torch.equal(weights["layers.0.lstm.weight_ih_l0"], other.model.encoder.state_dict()["layers.0.lstm.weight_ih_l0"])
+    assert not torch.equal(weights["layers.0.lstm.weight_ih_l0"], lm.model.encoder.state_dict()["layers.0.lstm.weight_ih_l0"])
+
+
+def test_a_step_changes_only_gradual_unfreezing_and_the_baseline_must_be_a_zoo_variant():
+    cfg = classifier_config(gradual_unfreezing=True)
+    changed = step_config(cfg, AblationStep("x", "finetuned", gradual_unfreezing=False))
+    assert changed.gradual_unfreezing is False and changed == classifier_config(gradual_unfreezing=False)
+    with pytest.raises(ConfigError, match=r"lm.ablation.baseline: 'nope' is not a zoo variant"):
+        baseline_configs(AblationConfig("nope", {}), None, None, {"lstm": None})
+
+
+def test_the_rows_give_each_steps_change_and_its_gap_to_tfidf():
+    zoo = {"test_macro_f1": {"mean": 0.68, "std": 0.01}, "runs": [{}, {}, {}]}
+
+    def summary(mean):
+        return {"label": f"step {mean}", "test_macro_f1_mean": mean, "test_macro_f1_std": 0.02, "seeds": [{}] * 3}
+
+    rows = ablation_rows(zoo, summary(0.66), {"a": summary(0.6), "b": summary(0.65)}, summary(0.64), ["b", "a"], 0.7)
+    assert [r["_mean"] for r in rows] == [0.68, 0.66, 0.65, 0.6, 0.64]  # in the steps' order, the recipe last
+    assert [r["change"] for r in rows] == ["", "-0.0200", "-0.0100", "-0.0500", "+0.0400"]
+    assert rows[0]["vs_tfidf"] == "-0.0200" and rows[2]["step"] == "step 0.65" and rows[0]["seeds"] == 3
+
+
+@pytest.fixture(scope="module")
+def stage_files(lms, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ablation")
+    finetuned, _ = pretrain(corpus(), TEXT, LMVocabConfig(max_size=100, min_freq=1), MODEL, stage(15),
+                            MemoryTracker(), seed=5)  # same vocabulary, other weights
+    save_checkpoint(folder / "pretrained.pt", lms[0])
+    save_checkpoint(folder / "finetuned.pt", finetuned)
+    save_checkpoint(folder / "other.pt", lms[1])
+    labelled().to_csv(folder / "corpus.csv", index=False)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    trainer = {**params["lm"]["classifier"]["trainer"], "device": "cpu", "epochs": 2, "batch_size": 8, "num_threads": 1}
+    params["lm"]["classifier"] = {**params["lm"]["classifier"], "seeds": [1, 2], "max_len": 20, "trainer": trainer}
+    params["zoo"]["seeds"] = [1, 2]
+    params["zoo"]["trainer"] = {**params["zoo"]["trainer"], "device": "cpu", "epochs": 2, "batch_size": 8}
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return folder
+
+
+def run_stage(name, folder, *args):
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{folder / 'mlflow.db'}")
+    return subprocess.run([sys.executable, str(ROOT / "stages" / f"{name}.py"), "--params", str(folder / "params.yaml"),
+                           "--prepared", str(folder / "corpus.csv"), "--metrics", str(folder / f"{name}.json"),
+                           "--run-record", str(folder / f"{name}_runs.json"), "--state-dir", str(folder / "state"),
+                           *args], cwd=folder, env=env, capture_output=True, text=True)
+
+
+def test_the_ablation_stage_trains_every_step_at_every_seed(stage_files):
+    folder = stage_files
+    proc = run_stage("ulmfit_ablation", folder, "--pretrained", str(folder / "pretrained.pt"),
+                     "--finetuned", str(folder / "finetuned.pt"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((folder / "ulmfit_ablation.json").read_text())
+    steps = load_section(folder / "params.yaml", "lm.ablation").steps
+    assert list(metrics["steps"]) == list(steps) == ["navec", "pretrained", "finetuned"]
+    for name, summary in metrics["steps"].items():
+        assert summary["label"] == steps[name].label and [r["seed"] for r in summary["seeds"]] == [1, 2]
+        assert all(0 <= r["test_macro_f1"] <= 1 for r in summary["seeds"])
+    records = json.loads((folder / "ulmfit_ablation_runs.json").read_text())["runs"]
+    assert [(r["step"], r["seed"]) for r in records] == [(s, seed) for s in steps for seed in (1, 2)]
+    assert len({r["run_id"] for r in records}) == 6 and not (folder / "state" / "ulmfit_ablation").exists()
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["rnnlab-pretraining"], output_format="list")
+    logged = sorted((r.data.tags["ablation.step"], r.data.params["encoder"], r.data.params["seed"]) for r in runs)
+    assert logged == sorted((name, step.encoder, str(seed)) for name, step in steps.items() for seed in (1, 2))
+
+
+def test_the_ablation_stage_refuses_a_language_model_fine_tuned_from_another(stage_files):
+    folder = stage_files
+    proc = run_stage("ulmfit_ablation", folder, "--pretrained", str(folder / "pretrained.pt"),
+                     "--finetuned", str(folder / "other.pt"))
+    assert proc.returncode != 0 and "other.pt was not fine-tuned from" in proc.stderr
+
+
+def test_the_surface_forms_stage_trains_the_zoo_baseline_on_the_language_models_tokens(stage_files):
+    folder = stage_files
+    proc = run_stage("surface_forms", folder, "--lm", str(folder / "pretrained.pt"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((folder / "surface_forms.json").read_text())
+    assert metrics["baseline"] == "lstm_navec_finetuned" and [r["seed"] for r in metrics["seeds"]] == [1, 2]
+    assert metrics["classes"] == ["negative", "neutral", "positive"]
+    assert 0 <= metrics["test_macro_f1_mean"] <= 1 and not (folder / "state" / "surface_forms").exists()
