@@ -122,3 +122,65 @@ def test_the_surface_forms_stage_trains_the_zoo_baseline_on_the_language_models_
     assert metrics["baseline"] == "lstm_navec_finetuned" and [r["seed"] for r in metrics["seeds"]] == [1, 2]
     assert metrics["classes"] == ["negative", "neutral", "positive"]
     assert 0 <= metrics["test_macro_f1_mean"] <= 1 and not (folder / "state" / "surface_forms").exists()
+
+
+def ulmfit_summary(mean, label=None):
+    seeds = [{"seed": s, "test_macro_f1": mean, "test_accuracy": 0.7} for s in (1, 2, 3)]
+    return {**({"label": label} if label else {}), "test_macro_f1_mean": mean, "test_macro_f1_std": 0.01,
+            "test_accuracy_mean": 0.7, "seeds": seeds}
+
+
+def write_report_inputs(folder, steps):
+    files = {
+        "zoo/lstm_navec_finetuned.json": {"test_macro_f1": {"mean": 0.69, "std": 0.01}, "runs": [{}, {}, {}]},
+        "surface_forms.json": ulmfit_summary(0.67),
+        "ulmfit_ablation.json": {"steps": steps},
+        "ulmfit.json": ulmfit_summary(0.64),
+        "five.json": {**ulmfit_summary(0.6), "classes": ["negative", "neutral", "positive", "skip", "speech"],
+                      "rows": {"test": {"negative": 2, "neutral": 3}}, "test_weighted_f1_mean": 0.7123,
+                      "test_weighted_f1_std": 0.0045},
+        "test.json": {"tfidf": {"macro_f1": 0.7152}, "rnn": {"macro_f1": 0.698}},
+        "pretrain.json": {"best_step": 2800, "train_tokens": 2358355, "vocab": 30000, "embedding_coverage": 0.88,
+                          "val_perplexity": 153.8},
+        "finetune.json": {"finetune_tokens": 269944, "val_perplexity_before": 188.1, "val_perplexity": 160.5},
+    }
+    for name, content in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(json.dumps(content), encoding="utf-8")
+
+
+def run_report(folder):
+    args = ["--zoo-metrics", "zoo", "--surface-forms", "surface_forms.json", "--ablation", "ulmfit_ablation.json",
+            "--recipe", "ulmfit.json", "--five-class", "five.json", "--test-metrics", "test.json", "--pretrain", "pretrain.json",
+            "--finetune", "finetune.json", "--report", "reports/pretraining.md", "--figure", "reports/ablation.png"]
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{folder / 'mlflow.db'}")
+    return subprocess.run([sys.executable, str(ROOT / "stages" / "pretraining_report.py"), "--params",
+                           str(ROOT / "params.yaml"), *args], cwd=folder, env=env, capture_output=True, text=True)
+
+
+def test_the_report_tables_every_step_in_order_against_tfidf_and_the_target(tmp_path):
+    steps = {name: ulmfit_summary(mean, f"label {name}")
+             for name, mean in (("finetuned", 0.66), ("navec", 0.62), ("pretrained", 0.65))}
+    write_report_inputs(tmp_path, steps)
+    proc = run_report(tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = (tmp_path / "reports" / "pretraining.md").read_text(encoding="utf-8")
+    ablation = text.split("## The 5-class task")[0]
+    lines = [line for line in ablation.splitlines() if line.startswith("| ") and "step" not in line]
+    assert [line.split(" | ")[1] for line in lines] == ["0.6900 ± 0.0100", "0.6700 ± 0.0100", "0.6200 ± 0.0100",
+                                                        "0.6500 ± 0.0100", "0.6600 ± 0.0100", "0.6400 ± 0.0100"]
+    assert "label navec | 0.6200 ± 0.0100 | -0.0500 | -0.0952 |" in text
+    assert "falls short of the target (0.7252: TF-IDF + 0.01) by 0.0352" in text and "perplexity 153.8" in text
+    assert "| ULMFiT recipe (stage ulmfit_5class) | 0.7123 ± 0.0045 | 0.6000 ± 0.0100 |" in text
+    assert "| logistic regression (corpus paper) | 0.688 |" in text and "official test file (5 posts)" in text
+    assert (tmp_path / "reports" / "ablation.png").read_bytes()[:4] == b"\x89PNG"
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    [run] = mlflow.search_runs(experiment_names=["rnnlab-pretraining"], output_format="list")
+    assert run.data.metrics["navec_test_macro_f1"] == 0.62 and run.data.metrics["tfidf_test_macro_f1"] == 0.7152
+
+
+def test_the_report_names_a_step_the_ablation_did_not_run(tmp_path):
+    write_report_inputs(tmp_path, {"navec": ulmfit_summary(0.62, "navec")})
+    proc = run_report(tmp_path)
+    assert proc.returncode != 0 and "ulmfit_ablation.json: no results for lm.ablation.steps ['pretrained', 'finetuned']" in proc.stderr
+    assert not (tmp_path / "reports" / "pretraining.md").exists()

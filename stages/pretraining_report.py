@@ -1,0 +1,112 @@
+"""Stage pretraining_report: ULMFiT's ablation table and figure (reports/pretraining.md), from the navec baseline
+to the full recipe, against TF-IDF and the issue's target; logged to MLflow."""
+
+import argparse
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+from rnnlab.config import load_section  # noqa: E402
+from rnnlab.data.files import atomic_path, read_json  # noqa: E402
+from rnnlab.process import run_stage  # noqa: E402
+from rnnlab.tasks.ablation import ablation_rows  # noqa: E402
+from rnnlab.tasks.five_class import PUBLISHED  # noqa: E402
+from rnnlab.training.reports import markdown_table  # noqa: E402
+from rnnlab.training.tracking import mlflow_run  # noqa: E402
+
+TARGET = 0.01  # the issue's target: TF-IDF's test macro-F1 plus this
+COLUMNS = ["step", "test_macro_f1", "change", "vs_tfidf", "seeds"]
+
+
+def plot(rows: list[dict], tfidf: float, path: Path) -> None:
+    """Each step's mean test macro-F1 with its spread over seeds, TF-IDF and the target as lines."""
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.5))
+    ax.barh([r["step"] for r in rows], [r["_mean"] for r in rows], xerr=[r["_std"] for r in rows],
+            color="tab:blue", alpha=0.8)
+    ax.invert_yaxis()
+    ax.axvline(tfidf, color="tab:red", linestyle="--", label=f"TF-IDF {tfidf:.4f}")
+    ax.axvline(tfidf + TARGET, color="tab:green", linestyle=":", label=f"target {tfidf + TARGET:.4f}")
+    low = min(r["_mean"] - r["_std"] for r in rows)
+    ax.set(xlabel="RuSentiment test macro-F1 (mean ± std over seeds)", xlim=(low - 0.02, tfidf + TARGET + 0.02))
+    ax.legend(fontsize=8, loc="lower right")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--zoo-metrics", type=Path, required=True, help="the zoo's folder of one JSON per variant")
+    parser.add_argument("--surface-forms", type=Path, required=True, help="stage surface_forms' metrics")
+    parser.add_argument("--ablation", type=Path, required=True, help="stage ulmfit_ablation's metrics")
+    parser.add_argument("--recipe", type=Path, required=True, help="stage ulmfit's metrics: the full recipe")
+    parser.add_argument("--five-class", type=Path, required=True, help="stage ulmfit_5class' metrics")
+    parser.add_argument("--test-metrics", type=Path, required=True, help="the main pipeline's metrics/test.json")
+    parser.add_argument("--pretrain", type=Path, required=True, help="stage pretrain's metrics")
+    parser.add_argument("--finetune", type=Path, required=True, help="stage finetune_lm's metrics")
+    parser.add_argument("--report", type=Path, required=True)
+    parser.add_argument("--figure", type=Path, required=True)
+    args = parser.parse_args()
+
+    ablation = load_section(args.params, "lm.ablation")
+    baseline = args.zoo_metrics / f"{ablation.baseline}.json"
+    if not baseline.is_file():
+        raise FileNotFoundError(f"{baseline}: no zoo metrics for lm.ablation.baseline '{ablation.baseline}'; "
+                                "run `dvc repro studies/zoo/dvc.yaml:zoo` first")
+    test, steps = read_json(args.test_metrics), read_json(args.ablation)["steps"]
+    tfidf = test["tfidf"]["macro_f1"]
+    order = list(ablation.steps)
+    missing = [name for name in order if name not in steps]
+    if missing:
+        raise ValueError(f"{args.ablation}: no results for lm.ablation.steps {missing}; rerun stage ulmfit_ablation")
+    rows = ablation_rows(read_json(baseline), read_json(args.surface_forms), steps, read_json(args.recipe), order,
+                         tfidf)
+    keys = ["navec_baseline", "surface_forms", *order, "ulmfit"]
+    best = max(rows, key=lambda r: r["_mean"])
+    pretrain, finetune = read_json(args.pretrain), read_json(args.finetune)
+    target = tfidf + TARGET
+    verdict = (f"reaches the target ({target:.4f})" if best["_mean"] >= target else
+               f"falls short of the target ({target:.4f}: TF-IDF + {TARGET}) by {target - best['_mean']:.4f}")
+    five = read_json(args.five_class)
+    five_rows = [{"model": name, "test_weighted_f1": f"{value:.3f}"} for name, value in PUBLISHED.items()]
+    five_rows.append({"model": "ULMFiT recipe (stage ulmfit_5class)",
+                      "test_weighted_f1": f"{five['test_weighted_f1_mean']:.4f} ± {five['test_weighted_f1_std']:.4f}",
+                      "test_macro_f1": f"{five['test_macro_f1_mean']:.4f} ± {five['test_macro_f1_std']:.4f}"})
+    plot(rows, tfidf, args.figure)
+    text = (
+        "# ULMFiT on RuSentiment: what each step contributes\n\n"
+        f"RuSentiment, 3 classes, test macro-F1 as mean ± std over seeds; each row changes one thing from the row "
+        f"before (`change`); `vs_tfidf` is the gap to TF-IDF ({tfidf:.4f}, `{args.test_metrics}`). The best row, "
+        f"\"{best['step']}\" ({best['_mean']:.4f}), {verdict}.\n\n"
+        f"The language model: an AWD-LSTM pretrained for {pretrain['best_step']:,} steps on "
+        f"{pretrain['train_tokens']:,} tokens (vocabulary {pretrain['vocab']:,}, navec covers "
+        f"{pretrain['embedding_coverage']:.1%} of it), validation perplexity {pretrain['val_perplexity']:.1f}; "
+        f"fine-tuned on the target's {finetune['finetune_tokens']:,} training tokens, its perplexity there "
+        f"{finetune['val_perplexity_before']:.1f} -> {finetune['val_perplexity']:.1f}. Every ULMFiT row pools "
+        "[last, max, mean] (concat pooling) and freezes the embedding. Not in the table yet: concat pooling on its "
+        "own, and a backward language model with the average of the forward and backward classifiers.\n\n"
+        + markdown_table(rows, COLUMNS)
+        + f"\n![ablation]({os.path.relpath(args.figure, args.report.parent)})\n\n"
+        + "## The 5-class task\n\n"
+        + f"The same recipe on RuSentiment's five labels ({', '.join(five['classes'])}), test weighted F1 on the "
+        + f"official test file ({sum(five['rows']['test'].values()):,} posts), beside the published numbers.\n\n"
+        + markdown_table(five_rows, ["model", "test_weighted_f1", "test_macro_f1"])
+    )
+    with atomic_path(args.report) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    with mlflow_run("pretraining-report", os.environ, stage="pretraining_report",
+                    experiment="rnnlab-pretraining") as tracker:
+        tracker.log_metrics({f"{key}_test_macro_f1": row["_mean"] for key, row in zip(keys, rows, strict=True)}
+                            | {"tfidf_test_macro_f1": tfidf, "five_class_test_weighted_f1": five["test_weighted_f1_mean"]})
+        tracker.log_artifact(args.report)
+        tracker.log_artifact(args.figure)
+    print(text)
+
+
+if __name__ == "__main__":
+    run_stage(main)
