@@ -141,8 +141,9 @@ def write_report_inputs(folder, steps):
                       "test_weighted_f1_std": 0.0045},
         "test.json": {"tfidf": {"macro_f1": 0.7152}, "rnn": {"macro_f1": 0.698}},
         "pretrain.json": {"best_step": 2800, "train_tokens": 2358355, "vocab": 30000, "embedding_coverage": 0.88,
-                          "val_perplexity": 153.8},
-        "finetune.json": {"finetune_tokens": 269944, "val_perplexity_before": 188.1, "val_perplexity": 160.5},
+                          "val_perplexity": 153.8, "minutes": 37.6},
+        "finetune.json": {"finetune_tokens": 269944, "val_perplexity_before": 188.1, "val_perplexity": 160.5,
+                          "minutes": 6.6},
     }
     for name, content in files.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -170,7 +171,7 @@ def test_the_report_tables_every_step_in_order_against_tfidf_and_the_target(tmp_
     assert [line.split(" | ")[1] for line in lines] == ["0.6900 ± 0.0100", "0.6700 ± 0.0100", "0.6200 ± 0.0100",
                                                         "0.6500 ± 0.0100", "0.6600 ± 0.0100", "0.6400 ± 0.0100"]
     assert "label navec | 0.6200 ± 0.0100 | -0.0500 | -0.0952 |" in text
-    assert "falls short of the target (0.7252: TF-IDF + 0.01) by 0.0352" in text and "perplexity 153.8" in text
+    assert "falls short of the target (0.7252: TF-IDF + 0.01) by 0.0352" in text and "in 37.6 min, validation perplexity 153.8" in text
     assert "| ULMFiT recipe (stage ulmfit_5class) | 0.7123 ± 0.0045 | 0.6000 ± 0.0100 |" in text
     assert "| logistic regression (corpus paper) | 0.688 |" in text and "official test file (5 posts)" in text
     assert (tmp_path / "reports" / "ablation.png").read_bytes()[:4] == b"\x89PNG"
