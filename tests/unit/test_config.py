@@ -19,9 +19,11 @@ import rnnlab.data.imdb  # noqa: F401
 import rnnlab.data.texts  # noqa: F401
 import rnnlab.data.unlabelled  # noqa: F401
 import rnnlab.models.classifier  # noqa: F401
+import rnnlab.tasks.ablation  # noqa: F401
 import rnnlab.tasks.attention  # noqa: F401
 import rnnlab.training.attention  # noqa: F401
 import rnnlab.tasks.explain  # noqa: F401
+import rnnlab.tasks.five_class  # noqa: F401
 import rnnlab.tasks.lemmatizer  # noqa: F401  (the studies' sections register themselves)
 import rnnlab.tasks.length  # noqa: F401
 import rnnlab.tasks.pretraining  # noqa: F401
