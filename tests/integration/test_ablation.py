@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -18,7 +19,7 @@ from rnnlab.training.checkpoint import save_checkpoint
 from rnnlab.training.tracking import MemoryTracker
 from tests.integration.test_pretraining import MODEL, TEXT, classifier_config, corpus, labelled, stage
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

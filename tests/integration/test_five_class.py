@@ -13,10 +13,12 @@ from sklearn.metrics import f1_score
 
 from rnnlab.data.datasets import clean
 from rnnlab.tasks.five_class import FiveClassConfig, LeakError, check_no_leak, five_class_corpus, weighted_f1
+from rnnlab.tasks.pretraining import LMVocabConfig, pretrain
 from rnnlab.training.checkpoint import save_checkpoint
 from rnnlab.training.metrics import score
+from rnnlab.training.tracking import MemoryTracker
 from tests.integration.test_ablation import ROOT
-from tests.integration.test_pretraining import PHRASES, SENTIMENT
+from tests.integration.test_pretraining import MODEL, PHRASES, SENTIMENT, TEXT, stage
 
 FIVE = FiveClassConfig(label_map={k: k for k in ("positive", "negative", "neutral", "speech", "skip")}, val_size=0.25)
 EXTRA = {"speech": "с днём рождения", "skip": "репост если согласен"}
@@ -68,10 +70,6 @@ def test_weighted_f1_is_scikit_learns():
 
 
 def test_the_stage_trains_the_recipe_on_five_labels(tmp_path):
-    from rnnlab.tasks.pretraining import LMVocabConfig, pretrain
-    from rnnlab.training.tracking import MemoryTracker
-    from tests.integration.test_pretraining import MODEL, TEXT, stage
-
     raw = raw_rows(n_train=12, n_test=3)
     (tmp_path / "raw" / "rusentiment").mkdir(parents=True)
     for name, split in (("random_posts", "train"), ("preselected_posts", None), ("test", "test")):
