@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnlab.config import load_section
 from rnnlab.data.files import read_json, write_json
 from rnnlab.process import run_stage
+from rnnlab.serving.predict import load_predictor
+from rnnlab.tasks.ulmfit_entry import ULMFiTEntry, load_models, training_stage
 from rnnlab.training.attention import classifier_kind
 from rnnlab.text.features import load_features
 from rnnlab.training.checkpoint import load_checkpoint
@@ -26,21 +27,34 @@ def main() -> None:
     parser.add_argument("--tfidf", type=Path, required=True, help="the tfidf stage's model")
     parser.add_argument("--tensors", type=Path, required=True)
     parser.add_argument("--preprocessed", type=Path, required=True)
+    parser.add_argument("--prepared", type=Path, required=True, help="raw test texts, for models that read them (ULMFiT's)")
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--reports", type=Path, required=True)
     parser.add_argument("--runs", type=Path, required=True, help="folder of run records: the MLflow runs to log into")
     args = parser.parse_args()
 
-    models = load_section(args.params, "train")
+    models = load_models(args.params)
     checkpoints = trained_checkpoints(args.models_dir, models)
     splits, classes = load_features(args.tensors)
     test = splits["test"]
     y_true = test.labels.tolist()
+    prepared = pd.read_csv(args.prepared, dtype=str, keep_default_na=False)
+    prepared = prepared[prepared["split"] == "test"]
+    if [classes.index(label) for label in prepared["label"]] != y_true:
+        raise ValueError(f"{args.prepared}: its test rows are not those of {args.tensors} (rerun `dvc repro`)")
     results = []
     for name, path in checkpoints.items():
-        clf = load_checkpoint(path, kind=classifier_kind(models[name]))
-        predicted = predict_logits(clf.model, test, 512, "cpu").argmax(1).tolist()
-        results.append(ModelResult(name, score(y_true, predicted, classes), predicted, clf.meta))
+        if isinstance(models[name], ULMFiTEntry):  # reads the raw text its own way
+            predictor = load_predictor(path)
+            if predictor.classes != classes:
+                raise ValueError(f"{path}: classes {predictor.classes}, the test split's are {classes}")
+            predicted = predictor.probabilities(prepared["text"].tolist()).argmax(1).tolist()
+            meta = predictor.clf.meta
+        else:
+            clf = load_checkpoint(path, kind=classifier_kind(models[name]))
+            predicted = predict_logits(clf.model, test, 512, "cpu").argmax(1).tolist()
+            meta = clf.meta
+        results.append(ModelResult(name, score(y_true, predicted, classes), predicted, meta))
     with args.tfidf.open("rb") as f:
         tfidf = pickle.load(f)
     frame = pd.read_csv(args.preprocessed, dtype=str, keep_default_na=False)
@@ -55,7 +69,7 @@ def main() -> None:
                if "run_id" in record}
     for r in results:
         print(f"{r.name:>8}: test accuracy {r.scores['accuracy']:.4f}, macro-F1 {r.scores['macro_f1']:.4f}")
-        stage = "tfidf" if r.name == "tfidf" else f"train@{r.name}"
+        stage = "tfidf" if r.name == "tfidf" else training_stage(r.name, models)
         if stage not in run_ids or not run_exists(run_ids[stage], os.environ):
             print(f"{r.name:>8}: stage {stage} has no run in this tracking store (trained elsewhere, then pulled?): "
                   "test scores not logged to MLflow")

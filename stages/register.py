@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
-from rnnlab.config import load_section
 from rnnlab.data.files import read_json, write_json
 from rnnlab.process import run_stage
 from rnnlab.serving.pyfunc import register_classifiers
+from rnnlab.tasks.ulmfit_entry import load_models, training_stage
 from rnnlab.training.evaluation import trained_checkpoints
 
 
@@ -24,12 +24,14 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(1)
-    checkpoints = trained_checkpoints(args.models_dir, load_section(args.params, "train"))
+    models = load_models(args.params)
+    checkpoints = trained_checkpoints(args.models_dir, models)
     records = {record["stage"]: record for record in map(read_json, sorted(args.runs.glob("*.json")))}
-    missing = [name for name in checkpoints if f"train@{name}" not in records]
+    stages = {name: training_stage(name, models) for name in checkpoints}
+    missing = [stage for stage in stages.values() if stage not in records]
     if missing:
-        raise SystemExit(f"no run record of stage train@{missing[0]} in {args.runs}: run `dvc repro -f train@{missing[0]}`")
-    run_ids = {name: records[f"train@{name}"]["run_id"] for name in checkpoints}
+        raise SystemExit(f"no run record of stage {missing[0]} in {args.runs}: run `dvc repro -f {missing[0]}`")
+    run_ids = {name: records[stage]["run_id"] for name, stage in stages.items()}
     registry, versions = register_classifiers(checkpoints, run_ids, read_json(args.test_metrics), os.environ)
     write_json(args.out, registry)
     write_json(args.run_record, {"stage": "register", "versions": versions})

@@ -96,7 +96,8 @@ def explain_command(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     ckpt = load_checkpoint(path)
     if ckpt.kind not in CLASSIFIER_KINDS:
-        raise CommandError(f"{path}: a {ckpt.kind} checkpoint, not a sentiment classifier")
+        raise CommandError(f"{path}: a {ckpt.kind} checkpoint; explain reads the recurrent classifiers "
+                           f"({', '.join(CLASSIFIER_KINDS)})")
     predictor = Predictor(ckpt)
     explanations = []
     for text, tokens in zip(args.texts, predictor.tokens(args.texts), strict=True):
@@ -233,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("predict", help="classify raw texts with a trained sentiment model")
     cmd.add_argument("texts", nargs="*", help="texts to classify")
     cmd.add_argument("--model", default=BEST,
-                     help="a model of the pipeline (train@<name> in dvc.lock, or tfidf), or `best` (by validation)")
+                     help="a model of the pipeline (train@<name> or train_ulmfit@<name> in dvc.lock, or tfidf), "
+                          "or `best` (by validation)")
     cmd.add_argument("--checkpoint", type=Path, help="a model file: a classifier checkpoint or the tfidf .pkl")
     cmd.add_argument("--input", type=Path, help="a CSV file of texts instead of arguments")
     cmd.add_argument("--text-column", default="text", help="the column of --input holding the texts")

@@ -83,10 +83,13 @@ def test_stage_lists_exactly_the_library_modules_it_imports(name, definition):
 
 @pytest.mark.parametrize(("name", "definition"), definitions(), ids=[name for name, _ in definitions()])
 def test_stage_lists_exactly_the_params_it_loads(name, definition):
-    """The keys a stage script loads (`load_section(args.params, KEY)`) are the params dvc.yaml lists."""
+    """The keys a stage script loads (`load_section(args.params, KEY)`; `load_models`: every classifier's
+    section) are the params dvc.yaml lists."""
     loaded = set()
     for node in ast.walk(ast.parse(stage_script(definition).read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "load_section":
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "load_models":
+            loaded |= {"train", "train_ulmfit"}
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "load_section":
             key = node.args[1]
             if isinstance(key, ast.JoinedStr):  # f"train.{args.name}": the foreach item
                 loaded.add("".join(v.value if isinstance(v, ast.Constant) else "${key}" for v in key.values))

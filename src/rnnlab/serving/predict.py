@@ -12,6 +12,8 @@ import torch
 
 from rnnlab.config import TextConfig, from_dict
 from rnnlab.text.batching import encode_split
+from rnnlab.tasks.pretraining import BOS
+from rnnlab.tasks.ulmfit_entry import KIND as ULMFIT_KIND
 from rnnlab.text.preprocessing import preprocess_texts
 from rnnlab.training.attention import CLASSIFIER_KINDS
 from rnnlab.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_payload
@@ -69,6 +71,13 @@ class Predictor(TextPredictor):
         return predict_logits(self.clf.model, split, self.batch_size, device).softmax(1)  # (N, C)
 
 
+class ULMFiTPredictor(Predictor):
+    """ULMFiT's classifier: it reads a text as its language model did, surface forms after `xxbos`."""
+
+    def tokens(self, texts: Sequence[str]) -> list[list[str]]:
+        return [[BOS, *tokens] for tokens in super().tokens(texts)]
+
+
 class TfidfPredictor(TextPredictor):
     """The tfidf stage's pickle (the baseline, its classes, preprocessing and stopwords) behind `TextPredictor`."""
 
@@ -99,6 +108,8 @@ def load_predictor(path: Path) -> TextPredictor:
     if Path(path).suffix == ".pkl":
         return TfidfPredictor(read_tfidf(path))
     clf = load_checkpoint(path)
+    if clf.kind == ULMFIT_KIND:
+        return ULMFiTPredictor(clf)
     if clf.kind not in CLASSIFIER_KINDS:
         raise CheckpointError(f"{path}: a {clf.kind} checkpoint, not a sentiment classifier")
     return Predictor(clf)
