@@ -27,7 +27,8 @@ def main() -> None:
     parser.add_argument("--tfidf", type=Path, required=True, help="the tfidf stage's model")
     parser.add_argument("--tensors", type=Path, required=True)
     parser.add_argument("--preprocessed", type=Path, required=True)
-    parser.add_argument("--prepared", type=Path, required=True, help="raw test texts, for models that read them (ULMFiT's)")
+    parser.add_argument("--prepared", type=Path, required=True,
+                        help="raw test texts, for models that read them (ULMFiT's)")
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--reports", type=Path, required=True)
     parser.add_argument("--runs", type=Path, required=True, help="folder of run records: the MLflow runs to log into")

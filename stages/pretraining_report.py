@@ -38,6 +38,12 @@ def plot(rows: list[dict], tfidf: float, path: Path) -> None:
     plt.close(fig)
 
 
+def spread(summary: dict) -> dict[str, str | int]:
+    """A summary's test macro-F1 as `mean ± std` and its number of seeds."""
+    return {"test_macro_f1": f"{summary['test_macro_f1_mean']:.4f} ± {summary['test_macro_f1_std']:.4f}",
+            "seeds": len(summary["seeds"])}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
@@ -46,6 +52,7 @@ def main() -> None:
     parser.add_argument("--ablation", type=Path, required=True, help="stage ulmfit_ablation's metrics")
     parser.add_argument("--recipe", type=Path, required=True, help="stage ulmfit's metrics: the full recipe")
     parser.add_argument("--five-class", type=Path, required=True, help="stage ulmfit_5class' metrics")
+    parser.add_argument("--pooling", type=Path, required=True, help="stage ulmfit_pooling's metrics: last-state pooling")
     parser.add_argument("--test-metrics", type=Path, required=True, help="the main pipeline's metrics/test.json")
     parser.add_argument("--pretrain", type=Path, required=True, help="stage pretrain's metrics")
     parser.add_argument("--finetune", type=Path, required=True, help="stage finetune_lm's metrics")
@@ -72,6 +79,16 @@ def main() -> None:
     target = tfidf + TARGET
     verdict = (f"reaches the target ({target:.4f})" if best["_mean"] >= target else
                f"falls short of the target ({target:.4f}: TF-IDF + {TARGET}) by {target - best['_mean']:.4f}")
+    pooling = read_json(args.pooling)
+    concat = next((name for name, step in ablation.steps.items() if step.encoder == "finetuned"), None)
+    if concat is None:
+        raise ValueError(f"{args.params}: lm.ablation.steps has no step on the fine-tuned encoder for "
+                         "concat pooling to be compared with")
+    pooling_rows = [
+        {"head reads": "the last real step's output (stage ulmfit_pooling)", **spread(pooling), "change": ""},
+        {"head reads": f"[last, max, mean]: concat pooling (step {concat})", **spread(steps[concat]),
+         "change": f"{steps[concat]['test_macro_f1_mean'] - pooling['test_macro_f1_mean']:+.4f}"},
+    ]
     five = read_json(args.five_class)
     five_rows = [{"model": name, "test_weighted_f1": f"{value:.3f}"} for name, value in PUBLISHED.items()]
     five_rows.append({"model": "ULMFiT recipe (stage ulmfit_5class)",
@@ -89,10 +106,14 @@ def main() -> None:
         f"{pretrain['val_perplexity']:.1f}; fine-tuned on the target's {finetune['finetune_tokens']:,} training "
         f"tokens in {finetune['minutes']:.1f} min, its perplexity there {finetune['val_perplexity_before']:.1f} -> "
         f"{finetune['val_perplexity']:.1f}. Every ULMFiT row pools "
-        "[last, max, mean] (concat pooling) and freezes the embedding. Not in the table yet: concat pooling on its "
-        "own, and a backward language model with the average of the forward and backward classifiers.\n\n"
+        "[last, max, mean] (concat pooling) and freezes the embedding. Not in the table yet: a backward language "
+        "model with the average of the forward and backward classifiers.\n\n"
         + markdown_table(rows, COLUMNS)
         + f"\n![ablation]({os.path.relpath(args.figure, args.report.parent)})\n\n"
+        + "## Concat pooling on its own\n\n"
+        + "The fine-tuned encoder and the same head, settings and seeds, once reading the last real step's output "
+        + "alone (ULMFiT's ablation of its pooling) and once [last, max, mean].\n\n"
+        + markdown_table(pooling_rows, ["head reads", "test_macro_f1", "seeds", "change"]) + "\n"
         + "## The 5-class task\n\n"
         + f"The same recipe on RuSentiment's five labels ({', '.join(five['classes'])}), test weighted F1 on the "
         + f"official test file ({sum(five['rows']['test'].values()):,} posts), beside the published numbers.\n\n"
@@ -103,7 +124,8 @@ def main() -> None:
     with mlflow_run("pretraining-report", os.environ, stage="pretraining_report",
                     experiment="rnnlab-pretraining") as tracker:
         tracker.log_metrics({f"{key}_test_macro_f1": row["_mean"] for key, row in zip(keys, rows, strict=True)}
-                            | {"tfidf_test_macro_f1": tfidf, "five_class_test_weighted_f1": five["test_weighted_f1_mean"]})
+                            | {"tfidf_test_macro_f1": tfidf, "five_class_test_weighted_f1": five["test_weighted_f1_mean"],
+                               "last_state_pooling_test_macro_f1": pooling["test_macro_f1_mean"]})
         tracker.log_artifact(args.report)
         tracker.log_artifact(args.figure)
     print(text)

@@ -104,9 +104,11 @@ def tiny_params(epochs: int, model: dict | None = None, **overrides) -> dict:
     }
 
 
-def make_repo(dest: Path, overrides: dict) -> Path:
-    """Copy the pipeline into `dest`, git + dvc init it, and apply params overrides (dotted keys)."""
-    for name in COPIED:
+def make_repo(dest: Path, overrides: dict, also: tuple[str, ...] = ()) -> Path:
+    """Copy the pipeline (and the files or folders `also` names) into `dest`, git + dvc init it, and apply
+    params overrides (dotted keys)."""
+    for name in (*COPIED, *also):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))

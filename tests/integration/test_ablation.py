@@ -14,7 +14,9 @@ import yaml
 
 from rnnlab.config import ConfigError, load_section
 from rnnlab.tasks.ablation import AblationConfig, AblationStep, ablation_rows, baseline_configs, step_config, untrained_lm
+from rnnlab.tasks.pooling import LastStateClassifier, train_last_state
 from rnnlab.tasks.pretraining import LMVocabConfig, pretrain
+from rnnlab.tasks.ulmfit import build_awd_classifier
 from rnnlab.training.checkpoint import save_checkpoint
 from rnnlab.training.tracking import MemoryTracker
 from tests.integration.test_pretraining import MODEL, TEXT, classifier_config, corpus, labelled, stage
@@ -125,6 +127,36 @@ def test_the_surface_forms_stage_trains_the_zoo_baseline_on_the_language_models_
     assert 0 <= metrics["test_macro_f1_mean"] <= 1 and not (folder / "state" / "surface_forms").exists()
 
 
+def test_the_pooling_stage_trains_the_last_state_head_at_every_seed(stage_files):
+    folder = stage_files
+    proc = run_stage("ulmfit_pooling", folder, "--lm", str(folder / "finetuned.pt"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((folder / "ulmfit_pooling.json").read_text())
+    assert metrics["pooling"] == "last" and [r["seed"] for r in metrics["seeds"]] == [1, 2]
+    assert 0 <= metrics["test_macro_f1_mean"] <= 1 and not (folder / "state" / "ulmfit_pooling").exists()
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["rnnlab-pretraining"],
+                              filter_string="tags.`dvc.stage` = 'ulmfit_pooling'", output_format="list")
+    logged = sorted((r.data.params["pooling"], r.data.params["gradual_unfreezing"]) for r in runs)
+    assert logged == [("last", "False")] * 2
+
+
+def test_the_last_state_head_reads_the_last_real_step_alone(lms):
+    lm = lms[0]
+    cfg = classifier_config(gradual_unfreezing=False)
+    torch.manual_seed(0)
+    model = LastStateClassifier(build_awd_classifier(lm, cfg, 3).encoder, 3, 8, 0.0).eval()
+    tokens = torch.tensor([[2, 5, 6, 7, 0, 0], [2, 5, 6, 7, 9, 9]])
+    lengths = torch.tensor([4, 4])
+    logits = model(tokens, lengths)  # what follows the 4th token (padding or words) is never read
+    assert torch.allclose(logits[0], logits[1]) and logits.shape == (2, 3)
+    out, _ = model.encoder(tokens[:1, :4])
+    assert torch.allclose(logits[0], model.head(out[0, -1]))
+    assert model.head[2].in_features == lm.config.embedding_dim  # one step's output, not three
+    with pytest.raises(ValueError, match="without gradual unfreezing"):
+        train_last_state(lm, {}, [], classifier_config(gradual_unfreezing=True), 1, MemoryTracker())
+
+
 def ulmfit_summary(mean, label=None):
     seeds = [{"seed": s, "test_macro_f1": mean, "test_accuracy": 0.7} for s in (1, 2, 3)]
     return {**({"label": label} if label else {}), "test_macro_f1_mean": mean, "test_macro_f1_std": 0.01,
@@ -137,6 +169,7 @@ def write_report_inputs(folder, steps):
         "surface_forms.json": ulmfit_summary(0.67),
         "ulmfit_ablation.json": {"steps": steps},
         "ulmfit.json": ulmfit_summary(0.64),
+        "pooling.json": {**ulmfit_summary(0.645), "pooling": "last"},
         "five.json": {**ulmfit_summary(0.6), "classes": ["negative", "neutral", "positive", "skip", "speech"],
                       "rows": {"test": {"negative": 2, "neutral": 3}}, "test_weighted_f1_mean": 0.7123,
                       "test_weighted_f1_std": 0.0045},
@@ -153,7 +186,8 @@ def write_report_inputs(folder, steps):
 
 def run_report(folder):
     args = ["--zoo-metrics", "zoo", "--surface-forms", "surface_forms.json", "--ablation", "ulmfit_ablation.json",
-            "--recipe", "ulmfit.json", "--five-class", "five.json", "--test-metrics", "test.json", "--pretrain", "pretrain.json",
+            "--recipe", "ulmfit.json", "--five-class", "five.json", "--pooling", "pooling.json",
+            "--test-metrics", "test.json", "--pretrain", "pretrain.json",
             "--finetune", "finetune.json", "--report", "reports/pretraining.md", "--figure", "reports/ablation.png"]
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{folder / 'mlflow.db'}")
     return subprocess.run([sys.executable, str(ROOT / "stages" / "pretraining_report.py"), "--params",
@@ -167,18 +201,21 @@ def test_the_report_tables_every_step_in_order_against_tfidf_and_the_target(tmp_
     proc = run_report(tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (tmp_path / "reports" / "pretraining.md").read_text(encoding="utf-8")
-    ablation = text.split("## The 5-class task")[0]
+    ablation, pooling = text.split("## The 5-class task")[0].split("## Concat pooling on its own")
     lines = [line for line in ablation.splitlines() if line.startswith("| ") and "step" not in line]
     assert [line.split(" | ")[1] for line in lines] == ["0.6900 ± 0.0100", "0.6700 ± 0.0100", "0.6200 ± 0.0100",
                                                         "0.6500 ± 0.0100", "0.6600 ± 0.0100", "0.6400 ± 0.0100"]
     assert "label navec | 0.6200 ± 0.0100 | -0.0500 | -0.0952 |" in text
     assert "falls short of the target (0.7252: TF-IDF + 0.01) by 0.0352" in text and "in 37.6 min, validation perplexity 153.8" in text
+    assert "| the last real step's output (stage ulmfit_pooling) | 0.6450 ± 0.0100 | 3 |  |" in pooling
+    assert "| [last, max, mean]: concat pooling (step finetuned) | 0.6600 ± 0.0100 | 3 | +0.0150 |" in pooling
     assert "| ULMFiT recipe (stage ulmfit_5class) | 0.7123 ± 0.0045 | 0.6000 ± 0.0100 |" in text
     assert "| logistic regression (corpus paper) | 0.688 |" in text and "official test file (5 posts)" in text
     assert (tmp_path / "reports" / "ablation.png").read_bytes()[:4] == b"\x89PNG"
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     [run] = mlflow.search_runs(experiment_names=["rnnlab-pretraining"], output_format="list")
     assert run.data.metrics["navec_test_macro_f1"] == 0.62 and run.data.metrics["tfidf_test_macro_f1"] == 0.7152
+    assert run.data.metrics["last_state_pooling_test_macro_f1"] == 0.645
 
 
 def test_the_report_names_a_step_the_ablation_did_not_run(tmp_path):
