@@ -11,9 +11,9 @@ import pandas as pd
 import torch
 
 from rnnlab.config import TextConfig, from_dict
-from rnnlab.text.batching import encode_split
 from rnnlab.tasks.pretraining import BOS
 from rnnlab.tasks.ulmfit_entry import KIND as ULMFIT_KIND
+from rnnlab.text.batching import encode_split
 from rnnlab.text.preprocessing import preprocess_texts
 from rnnlab.training.attention import CLASSIFIER_KINDS
 from rnnlab.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_payload
