@@ -37,8 +37,8 @@ def test_a_missing_dvc_yaml_says_where_to_run(tmp_path):
 
 
 def test_the_pipeline_models_are_what_the_committed_lock_records():
-    assert pipeline_models(ROOT / "dvc.lock") == {
-        "tfidf": Path("data/models/tfidf.pkl"), **{m: Path(f"data/models/{m}.pt") for m in ("rnn", "lstm", "gru")}}
+    models = {m: Path(f"data/models/{m}.pt") for m in ("rnn", "lstm", "gru", "awd")}  # awd: train_ulmfit@awd's
+    assert pipeline_models(ROOT / "dvc.lock") == {"tfidf": Path("data/models/tfidf.pkl"), **models}
 
 
 def test_without_a_lock_there_are_no_models_yet(tmp_path):
