@@ -44,6 +44,13 @@ def spread(summary: dict) -> dict[str, str | int]:
             "seeds": len(summary["seeds"])}
 
 
+def versus(column: str, before: tuple[str, dict], after: tuple[str, dict]) -> list[dict[str, str | int]]:
+    """Two rows that differ in one thing, the second with its change in test macro-F1 from the first."""
+    change = after[1]["test_macro_f1_mean"] - before[1]["test_macro_f1_mean"]
+    return [{column: before[0], **spread(before[1]), "change": ""},
+            {column: after[0], **spread(after[1]), "change": f"{change:+.4f}"}]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
@@ -53,6 +60,7 @@ def main() -> None:
     parser.add_argument("--recipe", type=Path, required=True, help="stage ulmfit's metrics: the full recipe")
     parser.add_argument("--five-class", type=Path, required=True, help="stage ulmfit_5class' metrics")
     parser.add_argument("--pooling", type=Path, required=True, help="stage ulmfit_pooling's metrics: last-state pooling")
+    parser.add_argument("--rates", type=Path, required=True, help="stage ulmfit_rates' metrics: ULMFiT's rates")
     parser.add_argument("--test-metrics", type=Path, required=True, help="the main pipeline's metrics/test.json")
     parser.add_argument("--pretrain", type=Path, required=True, help="stage pretrain's metrics")
     parser.add_argument("--finetune", type=Path, required=True, help="stage finetune_lm's metrics")
@@ -83,12 +91,12 @@ def main() -> None:
     concat = next((name for name, step in ablation.steps.items() if step.encoder == "finetuned"), None)
     if concat is None:
         raise ValueError(f"{args.params}: lm.ablation.steps has no step on the fine-tuned encoder for "
-                         "concat pooling to be compared with")
-    pooling_rows = [
-        {"head reads": "the last real step's output (stage ulmfit_pooling)", **spread(pooling), "change": ""},
-        {"head reads": f"[last, max, mean]: concat pooling (step {concat})", **spread(steps[concat]),
-         "change": f"{steps[concat]['test_macro_f1_mean'] - pooling['test_macro_f1_mean']:+.4f}"},
-    ]
+                         "concat pooling and the rates to be compared with")
+    pooling_rows = versus("head reads", ("the last real step's output (stage ulmfit_pooling)", pooling),
+                          (f"[last, max, mean]: concat pooling (step {concat})", steps[concat]))
+    rates = read_json(args.rates)
+    rates_rows = versus("learning rates", (f"one rate for every layer group, constant (step {concat})", steps[concat]),
+                        (f"{rates['rates']['label']} (stage ulmfit_rates)", rates))
     five = read_json(args.five_class)
     five_rows = [{"model": name, "test_weighted_f1": f"{value:.3f}"} for name, value in PUBLISHED.items()]
     five_rows.append({"model": "ULMFiT recipe (stage ulmfit_5class)",
@@ -114,6 +122,12 @@ def main() -> None:
         + "The fine-tuned encoder and the same head, settings and seeds, once reading the last real step's output "
         + "alone (ULMFiT's ablation of its pooling) and once [last, max, mean].\n\n"
         + markdown_table(pooling_rows, ["head reads", "test_macro_f1", "seeds", "change"]) + "\n"
+        + "## ULMFiT's learning rates on their own\n\n"
+        + f"The classifier of step {concat} (same encoder, head, epochs and seeds), once at one constant rate for "
+        + f"every layer group and once with discriminative rates (each layer group's rate the one above it / "
+        + f"{rates['rates']['decay']:g}, the head's peak {rates['rates']['lr']:g}) under a "
+        + f"{rates['rates']['schedule'].replace('_', ' ')} schedule.\n\n"
+        + markdown_table(rates_rows, ["learning rates", "test_macro_f1", "seeds", "change"]) + "\n"
         + "## The 5-class task\n\n"
         + f"The same recipe on RuSentiment's five labels ({', '.join(five['classes'])}), test weighted F1 on the "
         + f"official test file ({sum(five['rows']['test'].values()):,} posts), beside the published numbers.\n\n"
@@ -125,7 +139,8 @@ def main() -> None:
                     experiment="rnnlab-pretraining") as tracker:
         tracker.log_metrics({f"{key}_test_macro_f1": row["_mean"] for key, row in zip(keys, rows, strict=True)}
                             | {"tfidf_test_macro_f1": tfidf, "five_class_test_weighted_f1": five["test_weighted_f1_mean"],
-                               "last_state_pooling_test_macro_f1": pooling["test_macro_f1_mean"]})
+                               "last_state_pooling_test_macro_f1": pooling["test_macro_f1_mean"],
+                               "layer_rates_test_macro_f1": rates["test_macro_f1_mean"]})
         tracker.log_artifact(args.report)
         tracker.log_artifact(args.figure)
     print(text)

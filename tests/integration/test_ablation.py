@@ -1,6 +1,7 @@
 """ULMFiT's ablation on tiny data: the untrained encoder, the stages surface_forms and ulmfit_ablation run from a
 params file, and the report's rows."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -16,8 +17,10 @@ from rnnlab.config import ConfigError, load_section
 from rnnlab.tasks.ablation import AblationConfig, AblationStep, ablation_rows, baseline_configs, step_config, untrained_lm
 from rnnlab.tasks.pooling import LastStateClassifier, train_last_state
 from rnnlab.tasks.pretraining import LMVocabConfig, pretrain
-from rnnlab.tasks.ulmfit import build_awd_classifier
+from rnnlab.tasks.ulmfit import build_awd_classifier, encode_target
+from rnnlab.tasks.ulmfit_rates import train_with_rates
 from rnnlab.training.checkpoint import save_checkpoint
+from rnnlab.training.rates import RatesConfig
 from rnnlab.training.tracking import MemoryTracker
 from tests.integration.test_pretraining import MODEL, TEXT, classifier_config, corpus, labelled, stage
 
@@ -141,6 +144,38 @@ def test_the_pooling_stage_trains_the_last_state_head_at_every_seed(stage_files)
     assert logged == [("last", "False")] * 2
 
 
+def test_the_rates_stage_trains_with_lm_rates_at_every_seed(stage_files):
+    folder = stage_files
+    proc = run_stage("ulmfit_rates", folder, "--lm", str(folder / "finetuned.pt"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((folder / "ulmfit_rates.json").read_text())
+    rates = load_section(folder / "params.yaml", "lm.rates")
+    assert metrics["rates"]["decay"] == rates.decay and [r["seed"] for r in metrics["seeds"]] == [1, 2]
+    assert 0 <= metrics["test_macro_f1_mean"] <= 1 and not (folder / "state" / "ulmfit_rates").exists()
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["rnnlab-pretraining"],
+                              filter_string="tags.`dvc.stage` = 'ulmfit_rates'", output_format="list")
+    logged = sorted((r.data.params["trainer.lr"], r.data.params["rates.schedule"]) for r in runs)
+    assert logged == [(str(rates.lr), rates.schedule)] * 2
+
+
+def test_rates_move_the_lower_layers_less_than_the_head(lms):
+    """One epoch from the same start: with decay 4 the first of three recurrent layers trains at 1/64 of the head's
+    rate, so it moves far less than at one rate (an Adam step is about the rate in size)."""
+    lm, cfg = lms[0], classifier_config(gradual_unfreezing=False)
+    splits, classes = encode_target(labelled(), lm, 20)
+
+    def moves(decay):
+        start = build_awd_classifier(lm, cfg, len(classes)).encoder.state_dict()
+        rates = RatesConfig("r", cfg.trainer.lr, decay, "constant", 0.1, 32.0)
+        model, _, _ = train_with_rates(lm, splits, classes, dataclasses.replace(
+            cfg, trainer=dataclasses.replace(cfg.trainer, epochs=1, patience=1)), rates, 1, MemoryTracker())
+        key = "layers.0.lstm.weight_ih_l0"
+        return float((model.encoder.state_dict()[key] - start[key]).abs().mean())
+
+    assert moves(4.0) < moves(1.0) / 4
+
+
 def test_the_last_state_head_reads_the_last_real_step_alone(lms):
     lm = lms[0]
     cfg = classifier_config(gradual_unfreezing=False)
@@ -170,6 +205,8 @@ def write_report_inputs(folder, steps):
         "ulmfit_ablation.json": {"steps": steps},
         "ulmfit.json": ulmfit_summary(0.64),
         "pooling.json": {**ulmfit_summary(0.645), "pooling": "last"},
+        "rates.json": {**ulmfit_summary(0.675), "rates": {"label": "rates", "lr": 0.002, "decay": 2.6,
+                                                          "schedule": "slanted_triangular"}},
         "five.json": {**ulmfit_summary(0.6), "classes": ["negative", "neutral", "positive", "skip", "speech"],
                       "rows": {"test": {"negative": 2, "neutral": 3}}, "test_weighted_f1_mean": 0.7123,
                       "test_weighted_f1_std": 0.0045},
@@ -187,7 +224,7 @@ def write_report_inputs(folder, steps):
 def run_report(folder):
     args = ["--zoo-metrics", "zoo", "--surface-forms", "surface_forms.json", "--ablation", "ulmfit_ablation.json",
             "--recipe", "ulmfit.json", "--five-class", "five.json", "--pooling", "pooling.json",
-            "--test-metrics", "test.json", "--pretrain", "pretrain.json",
+            "--rates", "rates.json",            "--test-metrics", "test.json", "--pretrain", "pretrain.json",
             "--finetune", "finetune.json", "--report", "reports/pretraining.md", "--figure", "reports/ablation.png"]
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{folder / 'mlflow.db'}")
     return subprocess.run([sys.executable, str(ROOT / "stages" / "pretraining_report.py"), "--params",
@@ -202,6 +239,7 @@ def test_the_report_tables_every_step_in_order_against_tfidf_and_the_target(tmp_
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (tmp_path / "reports" / "pretraining.md").read_text(encoding="utf-8")
     ablation, pooling = text.split("## The 5-class task")[0].split("## Concat pooling on its own")
+    pooling, rates = pooling.split("## ULMFiT's learning rates on their own")
     lines = [line for line in ablation.splitlines() if line.startswith("| ") and "step" not in line]
     assert [line.split(" | ")[1] for line in lines] == ["0.6900 ± 0.0100", "0.6700 ± 0.0100", "0.6200 ± 0.0100",
                                                         "0.6500 ± 0.0100", "0.6600 ± 0.0100", "0.6400 ± 0.0100"]
@@ -209,6 +247,9 @@ def test_the_report_tables_every_step_in_order_against_tfidf_and_the_target(tmp_
     assert "falls short of the target (0.7252: TF-IDF + 0.01) by 0.0352" in text and "in 37.6 min, validation perplexity 153.8" in text
     assert "| the last real step's output (stage ulmfit_pooling) | 0.6450 ± 0.0100 | 3 |  |" in pooling
     assert "| [last, max, mean]: concat pooling (step finetuned) | 0.6600 ± 0.0100 | 3 | +0.0150 |" in pooling
+    assert "| one rate for every layer group, constant (step finetuned) | 0.6600 ± 0.0100 | 3 |  |" in rates
+    assert "| rates (stage ulmfit_rates) | 0.6750 ± 0.0100 | 3 | +0.0150 |" in rates
+    assert "/ 2.6, the head's peak 0.002" in rates
     assert "| ULMFiT recipe (stage ulmfit_5class) | 0.7123 ± 0.0045 | 0.6000 ± 0.0100 |" in text
     assert "| logistic regression (corpus paper) | 0.688 |" in text and "official test file (5 posts)" in text
     assert (tmp_path / "reports" / "ablation.png").read_bytes()[:4] == b"\x89PNG"
@@ -216,6 +257,7 @@ def test_the_report_tables_every_step_in_order_against_tfidf_and_the_target(tmp_
     [run] = mlflow.search_runs(experiment_names=["rnnlab-pretraining"], output_format="list")
     assert run.data.metrics["navec_test_macro_f1"] == 0.62 and run.data.metrics["tfidf_test_macro_f1"] == 0.7152
     assert run.data.metrics["last_state_pooling_test_macro_f1"] == 0.645
+    assert run.data.metrics["layer_rates_test_macro_f1"] == 0.675
 
 
 def test_the_report_names_a_step_the_ablation_did_not_run(tmp_path):

@@ -31,6 +31,7 @@ import rnnlab.tasks.probe  # noqa: F401
 import rnnlab.tasks.tagger  # noqa: F401
 import rnnlab.tasks.ulmfit  # noqa: F401
 import rnnlab.tasks.ulmfit_entry  # noqa: F401
+import rnnlab.tasks.ulmfit_rates  # noqa: F401
 import rnnlab.text.lemmas  # noqa: F401
 from rnnlab.config import SECTIONS, ConfigError, ModelConfig, Variant, flatten, load_section, read_params
 

@@ -1,0 +1,63 @@
+"""Stage ulmfit_rates: ULMFiT's learning rates on their own. The classifier of the ablation's fine-tuned step
+(lm.classifier's settings without gradual unfreezing) with discriminative rates and the slanted triangular
+schedule (`lm.rates`), at every `lm.classifier` seed, scored on the test split."""
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from rnnlab.config import flatten, load_section
+from rnnlab.data.files import write_json
+from rnnlab.process import run_stage
+from rnnlab.tasks.ablation import seed_row
+from rnnlab.tasks.ulmfit import encode_target, summary
+from rnnlab.tasks.ulmfit_rates import train_with_rates
+from rnnlab.training.checkpoint import load_checkpoint
+from rnnlab.training.resume import StageState, fingerprint
+from rnnlab.training.tracking import mlflow_run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--lm", type=Path, required=True, help="the fine-tuned language model")
+    parser.add_argument("--prepared", type=Path, required=True, help="the target corpus: text, label, split")
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--run-record", type=Path, required=True, help="JSON: MLflow run ids and timings")
+    parser.add_argument("--state-dir", type=Path, required=True, help="resumable training state (outside DVC outs)")
+    args = parser.parse_args()
+
+    cfg = dataclasses.replace(load_section(args.params, "lm.classifier"), gradual_unfreezing=False)
+    rates = load_section(args.params, "lm.rates")
+    torch.set_num_threads(cfg.trainer.num_threads)
+    lm = load_checkpoint(args.lm, kind="awd_lm")
+    splits, classes = encode_target(pd.read_csv(args.prepared, dtype=str, keep_default_na=False), lm, cfg.max_len)
+    state = StageState(args.state_dir, "ulmfit_rates", fingerprint(cfg, rates, files=[args.lm, args.prepared]))
+    runs, records = [], []
+    for seed in cfg.seeds:
+        run = state.run(f"seed_{seed}")
+        if run.result is None:  # else finished by an earlier, interrupted attempt
+            with mlflow_run(f"rates-seed{seed}", os.environ, stage="ulmfit_rates",
+                            experiment="rnnlab-pretraining", run_id=run.run_id) as tracker:
+                tracker.set_tags({"ablation.step": "layer_rates"})
+                tracker.log_params({"seed": seed, **flatten(cfg), "trainer.lr": rates.lr, **flatten(rates, "rates.")})
+                _, result, test = train_with_rates(lm, splits, classes, cfg, rates, seed, tracker, run)
+                tracker.log_metrics({"test_macro_f1": test["macro_f1"], "test_accuracy": test["accuracy"]})
+            run.finish(tracker.run_id, {"row": seed_row(seed, result.best, result.best_position, test),
+                                        "timings": result.timings})
+        runs.append(run.result["row"])
+        records.append({"seed": seed, "run_id": run.run_id, "timings": run.result["timings"]})
+        print(f"seed {seed}: test macro-F1 {runs[-1]['test_macro_f1']:.4f}")
+    metrics = {"classes": classes, "rates": dataclasses.asdict(rates), **summary(runs)}
+    write_json(args.metrics, metrics)
+    write_json(args.run_record, {"stage": "ulmfit_rates", "runs": records})
+    state.clear()
+    print(f"{rates.label}: test macro-F1 {metrics['test_macro_f1_mean']:.4f} +- {metrics['test_macro_f1_std']:.4f}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
