@@ -13,12 +13,11 @@ import torch
 from rnnlab.config import flatten, load_section
 from rnnlab.data.files import write_json
 from rnnlab.process import run_stage
-from rnnlab.tasks.ablation import seed_row
 from rnnlab.tasks.pooling import train_last_state
+from rnnlab.tasks.seeds import every_seed
 from rnnlab.tasks.ulmfit import encode_target, summary
 from rnnlab.training.checkpoint import load_checkpoint
 from rnnlab.training.resume import StageState, fingerprint
-from rnnlab.training.tracking import mlflow_run
 
 
 def main() -> None:
@@ -36,22 +35,13 @@ def main() -> None:
     lm = load_checkpoint(args.lm, kind="awd_lm")
     splits, classes = encode_target(pd.read_csv(args.prepared, dtype=str, keep_default_na=False), lm, cfg.max_len)
     state = StageState(args.state_dir, "ulmfit_pooling", fingerprint(cfg, files=[args.lm, args.prepared]))
-    runs, records = [], []
-    for seed in cfg.seeds:
-        run = state.run(f"seed_{seed}")
-        if run.result is None:  # else finished by an earlier, interrupted attempt
-            with mlflow_run(f"pooling-last-seed{seed}", os.environ, stage="ulmfit_pooling",
-                            experiment="rnnlab-pretraining", run_id=run.run_id) as tracker:
-                tracker.set_tags({"ablation.step": "last_state_pooling"})
-                tracker.log_params({"seed": seed, "pooling": "last", **flatten(cfg)})
-                _, result, test = train_last_state(lm, splits, classes, cfg, seed, tracker, run)
-                tracker.log_metrics({"test_macro_f1": test["macro_f1"], "test_accuracy": test["accuracy"]})
-            run.finish(tracker.run_id, {"row": seed_row(seed, result.best, result.best_position, test),
-                                        "timings": result.timings})
-        runs.append(run.result["row"])
-        records.append({"seed": seed, "run_id": run.run_id, "timings": run.result["timings"]})
-        print(f"seed {seed}: test macro-F1 {runs[-1]['test_macro_f1']:.4f}")
-    metrics = {"classes": classes, "pooling": "last", **summary(runs)}
+
+    def train_seed(seed, tracker, run):
+        return train_last_state(lm, splits, classes, cfg, seed, tracker, run)
+
+    rows, records = every_seed(cfg.seeds, train_seed, state, "ulmfit_pooling", "last_state_pooling",
+                               {"pooling": "last", **flatten(cfg)}, os.environ)
+    metrics = {"classes": classes, "pooling": "last", **summary(rows)}
     write_json(args.metrics, metrics)
     write_json(args.run_record, {"stage": "ulmfit_pooling", "runs": records})
     state.clear()

@@ -13,12 +13,11 @@ import torch
 from rnnlab.config import flatten, load_section
 from rnnlab.data.files import write_json
 from rnnlab.process import run_stage
-from rnnlab.tasks.ablation import seed_row
+from rnnlab.tasks.seeds import every_seed
 from rnnlab.tasks.ulmfit import encode_target, summary
 from rnnlab.tasks.ulmfit_rates import train_with_rates
 from rnnlab.training.checkpoint import load_checkpoint
 from rnnlab.training.resume import StageState, fingerprint
-from rnnlab.training.tracking import mlflow_run
 
 
 def main() -> None:
@@ -37,22 +36,13 @@ def main() -> None:
     lm = load_checkpoint(args.lm, kind="awd_lm")
     splits, classes = encode_target(pd.read_csv(args.prepared, dtype=str, keep_default_na=False), lm, cfg.max_len)
     state = StageState(args.state_dir, "ulmfit_rates", fingerprint(cfg, rates, files=[args.lm, args.prepared]))
-    runs, records = [], []
-    for seed in cfg.seeds:
-        run = state.run(f"seed_{seed}")
-        if run.result is None:  # else finished by an earlier, interrupted attempt
-            with mlflow_run(f"rates-seed{seed}", os.environ, stage="ulmfit_rates",
-                            experiment="rnnlab-pretraining", run_id=run.run_id) as tracker:
-                tracker.set_tags({"ablation.step": "layer_rates"})
-                tracker.log_params({"seed": seed, **flatten(cfg), "trainer.lr": rates.lr, **flatten(rates, "rates.")})
-                _, result, test = train_with_rates(lm, splits, classes, cfg, rates, seed, tracker, run)
-                tracker.log_metrics({"test_macro_f1": test["macro_f1"], "test_accuracy": test["accuracy"]})
-            run.finish(tracker.run_id, {"row": seed_row(seed, result.best, result.best_position, test),
-                                        "timings": result.timings})
-        runs.append(run.result["row"])
-        records.append({"seed": seed, "run_id": run.run_id, "timings": run.result["timings"]})
-        print(f"seed {seed}: test macro-F1 {runs[-1]['test_macro_f1']:.4f}")
-    metrics = {"classes": classes, "rates": dataclasses.asdict(rates), **summary(runs)}
+
+    def train_seed(seed, tracker, run):
+        return train_with_rates(lm, splits, classes, cfg, rates, seed, tracker, run)
+
+    params = {**flatten(cfg), "trainer.lr": rates.lr, **flatten(rates, "rates.")}
+    rows, records = every_seed(cfg.seeds, train_seed, state, "ulmfit_rates", "layer_rates", params, os.environ)
+    metrics = {"classes": classes, "rates": dataclasses.asdict(rates), **summary(rows)}
     write_json(args.metrics, metrics)
     write_json(args.run_record, {"stage": "ulmfit_rates", "runs": records})
     state.clear()
