@@ -159,7 +159,7 @@ def test_the_rates_stage_trains_with_lm_rates_at_every_seed(stage_files):
     assert logged == [(str(rates.lr), rates.schedule)] * 2
 
 
-def test_rates_move_the_lower_layers_less_than_the_head(lms):
+def test_a_decay_slows_the_lowest_layer_against_one_rate(lms):
     """One epoch from the same start: with decay 4 the first of three recurrent layers trains at 1/64 of the head's
     rate, so it moves far less than at one rate (an Adam step is about the rate in size)."""
     lm, cfg = lms[0], classifier_config(gradual_unfreezing=False)
