@@ -9,6 +9,7 @@ same encoder, so the pretraining stage can be sized to its time budget.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 from collections import Counter
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import common  # first: it sets the environment before rnnlab imports tqdm
 import torch
+import yaml
 
 from rnnlab.data.unlabelled import SOURCES, build_lm_corpus
 from rnnlab.models.awd import AWDEncoder, AWDLanguageModel
@@ -49,7 +51,7 @@ def stream(words: list[str], vocab: int) -> torch.Tensor:
     return torch.tensor([stoi.get(w, 1) for w in words])
 
 
-def measure(spec: str, words: list[str], args: argparse.Namespace) -> dict:
+def measure(spec: str, batch_size: int, words: list[str], args: argparse.Namespace) -> dict:
     match = CONFIG.match(spec)
     if match is None:
         raise SystemExit(f"--configs: {spec!r} is not HIDDENxLAYERS:full|adaptive[@VOCAB]")
@@ -59,26 +61,31 @@ def measure(spec: str, words: list[str], args: argparse.Namespace) -> dict:
     cutoffs = [c for c in (vocab // 15, vocab // 3) if 0 < c < vocab] if output == "adaptive" else []
     torch.manual_seed(args.seed)
     encoder = AWDEncoder(vocab, args.embedding_dim, hidden, layers, output_size=args.embedding_dim)
-    model = AWDLanguageModel(encoder, cutoffs=sorted(set(cutoffs)))
+    model = AWDLanguageModel(encoder, cutoffs=sorted(set(cutoffs))).to(args.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batches = stream_batches(ids[: args.batch * args.bptt * (args.steps + 1) + 1], args.batch, args.bptt)
+    batches = stream_batches(ids[: batch_size * args.bptt * (args.steps + 1) + 1], batch_size, args.bptt)
+    cuda = args.device.type == "cuda"
+    autocast = (torch.autocast("cuda", dtype=getattr(torch, {"bf16": "bfloat16", "fp16": "float16"}[args.autocast]))
+                if cuda and args.autocast != "off" else contextlib.nullcontext())
     state, seconds, losses = None, 0.0, []
     for i, batch in enumerate(batches[: args.steps + 1]):  # the first step warms up and is not timed
+        inputs, targets = batch.inputs.to(args.device), batch.targets.to(args.device)
         with common.stopwatch() as clock:
-            hidden_out, state = model(batch.inputs, None if state is None else [tuple(s.detach() for s in p)
-                                                                                 for p in state])
-            loss = -model.target_log_probs(hidden_out, batch.targets).sum()
+            with autocast:
+                hidden_out, state = model(inputs, None if state is None else [tuple(s.detach() for s in p)
+                                                                              for p in state])
+                loss = -model.target_log_probs(hidden_out, targets).sum()
             optimizer.zero_grad()
-            (loss / batch.targets.numel()).backward()
+            (loss / targets.numel()).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
             optimizer.step()
+            losses.append(loss.item() / targets.numel())  # on CUDA this waits for the step: the clock is honest
         if i:
             seconds += clock["seconds"]
-            losses.append(loss.item() / batch.targets.numel())
-    tokens_per_s = args.steps * args.batch * args.bptt / seconds
-    return {"spec": spec, "vocab": vocab, "cutoffs": cutoffs, "tokens_per_s": tokens_per_s,
+    tokens_per_s = args.steps * batch_size * args.bptt / seconds
+    return {"spec": spec, "batch": batch_size, "vocab": vocab, "cutoffs": cutoffs, "tokens_per_s": tokens_per_s,
             "minutes_per_pass": len(words) / tokens_per_s / 60, "parameters": sum(p.numel() for p in model.parameters()),
-            "loss": sum(losses) / len(losses)}
+            "loss": sum(losses[1:]) / len(losses[1:])}
 
 
 def main() -> None:
@@ -88,27 +95,33 @@ def main() -> None:
                         help="HIDDENxLAYERS:full|adaptive[@VOCAB]; the first is the baseline of the ratios")
     parser.add_argument("--vocab", type=int, default=30_000, help="word vocabulary where a config names none")
     parser.add_argument("--embedding-dim", type=int, default=300, help="navec's width")
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, nargs="+", default=[32], help="rows per batch, one or more sizes")
     parser.add_argument("--bptt", type=int, default=70)
     parser.add_argument("--steps", type=int, default=5, help="timed optimizer steps per config (after one warm-up)")
     parser.add_argument("--tokens", type=int, default=2_500_000, help="synthetic words without a mirror")
     parser.add_argument("--budget-min", type=float, default=45.0, help="the pretraining time budget, minutes")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", type=torch.device, default=torch.device("cpu"), help="cpu, or cuda (section lm_gpu)")
+    parser.add_argument("--autocast", choices=["off", "bf16", "fp16"], default="off",
+                        help="CUDA only, as lm.pretrain.trainer.autocast")
     common.add_common_args(parser, "unused (--steps sets the length)")
     parser.set_defaults(threads=os.cpu_count())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    device = torch.device("cpu")
-    machine = common.machine_info(device, args.threads)
+    machine = common.machine_info(args.device, args.threads)
     words, data = corpus_words(args.mirror, args.tokens, args.seed)
-    results = [measure(spec, words, args) for spec in args.configs]
+    results = [measure(spec, batch, words, args) for spec in args.configs for batch in args.batch]
     base = results[0]["tokens_per_s"]
-    label = common.device_label(device, args.threads)
-    how = f"AWD-LSTM LM, width {args.embedding_dim}, batch {args.batch} x {args.bptt} steps, Adam; {data}"
-    rows = [common.row(r["spec"], how, r["tokens_per_s"], "tokens/s", label, baseline=base,
+    label = common.device_label(args.device, args.threads)
+    pretrain = yaml.safe_load(common.PARAMS.read_text(encoding="utf-8"))["lm"]["pretrain"]
+    pretrain_tokens = pretrain["trainer"]["steps"] * pretrain["batch_size"] * pretrain["seq_len"]
+    precision = f"autocast {args.autocast}" if args.device.type == "cuda" else "float32"
+    how = f"AWD-LSTM LM, width {args.embedding_dim}, {args.bptt} steps a window, Adam, {precision}; {data}"
+    rows = [common.row(f"{r['spec']}, batch {r['batch']}", how, r["tokens_per_s"], "tokens/s", label, baseline=base,
                        ratio=r["tokens_per_s"] / base, vocab=r["vocab"], cutoffs=r["cutoffs"],
                        parameters=r["parameters"], minutes_per_pass=r["minutes_per_pass"],
-                       passes_in_budget=args.budget_min / r["minutes_per_pass"], loss_per_token=r["loss"])
+                       passes_in_budget=args.budget_min / r["minutes_per_pass"],
+                       pretrain_minutes=pretrain_tokens / r["tokens_per_s"] / 60, loss_per_token=r["loss"])
             for r in results]
     notes = [
         "tokens/s = predicted tokens of the timed steps / their seconds (forward, loss, backward, clipping, Adam); "
@@ -119,12 +132,15 @@ def main() -> None:
         "softmax ties to it); full = a linear decoder tied to the embedding over the whole vocabulary; adaptive = "
         "an adaptive softmax (head: the vocab/15 most frequent words, two tail clusters at width/4 and width/16), "
         "untied; @N = an N-entry vocabulary (a subword tokenizer's size), words outside it become <unk>.",
+        f"pretrain minutes = lm.pretrain's {pretrain_tokens:,} tokens (steps x batch_size x seq_len) / tokens/s: "
+        "the optimizer steps alone, at this row's throughput (validation and checkpoints not counted).",
     ]
-    path = common.write_section(args.out, "lm", common.section(
+    path = common.write_section(args.out, "lm" if args.device.type == "cpu" else "lm_gpu", common.section(
         "Language-model pretraining: throughput by size and output layer", machine, rows, notes,
         vars(args)))  # paths become strings in the JSON (default=str)
     for r in results:
-        print(f"{r['spec']:>18}: {r['tokens_per_s']:8,.0f} tokens/s, {r['minutes_per_pass']:6.1f} min a pass, "
+        print(f"{r['spec']:>18}, batch {r['batch']:>4}: {r['tokens_per_s']:9,.0f} tokens/s, "
+              f"{r['minutes_per_pass']:6.1f} min a pass, "
               f"{r['parameters'] / 1e6:5.1f}M parameters")
     print(f"wrote {path}")
 

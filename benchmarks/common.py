@@ -225,7 +225,7 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-SECTION_ORDER = ("preprocess", "training", "scaling", "pipeline", "tracking", "lm")
+SECTION_ORDER = ("preprocess", "training", "scaling", "pipeline", "tracking", "lm", "gpu", "lm_gpu")
 
 
 def finite(value: Any) -> Any:

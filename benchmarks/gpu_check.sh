@@ -1,27 +1,56 @@
 #!/usr/bin/env bash
 # The GPU checks in one run (about 5 minutes on an H200, 8 at most), from the repository root:
-#   bash benchmarks/gpu_check.sh
-# 1. .venv via `make setup` when missing (pip installs the pinned torch==2.13.0, its CUDA build on Linux:
-#    needs pip's index or a local mirror of it, PIP_INDEX_URL / PIP_FIND_LINKS);
+#   bash benchmarks/gpu_check.sh          on the GPU machine
+#   bash benchmarks/gpu_check.sh --pack   first, on a machine with a package index, when the GPU machine has none
+# 1. Python: .venv when there is one; else, when python3 has a CUDA build of torch and `--pack` left .devsite/,
+#    python3 with src/ and .devsite/ on its path (a bare GPU image that reaches no package index: carry .devsite
+#    and data/features there); else `make setup` (pip installs the pinned torch==2.13.0, its CUDA build on Linux).
 # 2. CUDA seen by torch, the device's name, nvidia-smi;
 # 3. the features: data/features/{tensors.pt,vocab.json} when present (carry them), else `dvc repro featurize`
 #    from the corpus mirror: RNNLAB_MIRROR, else shared/datasets or ../shared/datasets (a folder with SHA256SUMS);
 # 4. benchmarks/bench_gpu.py: train.lstm on the GPU and the CPU (test scores side by side), then the grid
-#    (cuDNN LSTM; autocast off/bf16/fp16; batch 64 and 512; GPU utilisation) -> benchmarks/results.{json,md},
-#    copied under $OUT when that is set.
+#    (cuDNN LSTM; autocast off/bf16/fp16; batch 64 and 512; GPU utilisation) -> section `gpu`;
+# 5. benchmarks/bench_lm.py on the GPU: the pretraining language model's (lm.model's shape) tokens/s at
+#    lm.pretrain's batch and at a GPU-sized one -> section `lm_gpu`;
+#    both into benchmarks/results.{json,md}, copied under $OUT when that is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
 
-if [ ! -x .venv/bin/python ]; then
-  make setup || { echo "gpu_check: make setup failed (no package index? set PIP_INDEX_URL or PIP_FIND_LINKS)" >&2; exit 2; }
+if [ "${1:-}" = "--pack" ]; then
+  # What a GPU image with torch but no package index lacks: the features, and the pure-Python packages that the
+  # training code imports beyond the scientific stack (navec's vectors inside natasha, without natasha's models).
+  make setup
+  export PATH="$PWD/.venv/bin:$PATH"
+  RNNLAB_MIRROR="${RNNLAB_MIRROR:-$(cd ../shared/datasets 2>/dev/null && pwd)}" dvc repro featurize
+  site=$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  rm -rf .devsite && mkdir .devsite
+  for pkg in natasha navec razdel slovnet yargy ipymarkup intervaltree pymorphy2 dawg_python docopt.py ruamel; do
+    cp -r "$site/$pkg" .devsite/
+  done
+  rm -rf .devsite/natasha/data/model
+  find .devsite -name __pycache__ -prune -exec rm -rf {} +
+  echo "gpu_check: packed .devsite ($(du -sh .devsite | cut -f1)) and data/features: carry both"
+  exit 0
 fi
-# shellcheck disable=SC1091
-source .venv/bin/activate
+
+PY=python
+if [ -x .venv/bin/python ]; then
+  # shellcheck disable=SC1091
+  source .venv/bin/activate
+elif [ -d .devsite ] && python3 -c 'import sys, torch; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+  echo "gpu_check: no .venv; python3 with its own torch and .devsite/"
+  export PYTHONPATH="$PWD/src:$PWD/.devsite${PYTHONPATH:+:$PYTHONPATH}"
+  PY=python3
+else
+  make setup || { echo "gpu_check: make setup failed (no package index? run --pack where there is one)" >&2; exit 2; }
+  # shellcheck disable=SC1091
+  source .venv/bin/activate
+fi
 export TQDM_DISABLE=1 MLFLOW_DISABLE_TELEMETRY=true
 
 nvidia-smi || echo "gpu_check: nvidia-smi not found"
-python - <<'PY'
+"$PY" - <<'PY'
 import sys
 import torch
 print(f"torch {torch.__version__}, built for CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
@@ -43,10 +72,14 @@ if [ ! -f data/features/tensors.pt ] || [ ! -f data/features/vocab.json ]; then
   RNNLAB_MIRROR="$mirror" timeout 240 dvc repro featurize
 fi
 
+# whatever ran comes back under $OUT, also when a benchmark fails or runs out of time
+trap '[ -z "${OUT:-}" ] || cp benchmarks/results.json benchmarks/results.md "$OUT"/' EXIT
 budget=$((470 - (SECONDS - start)))  # the whole script within 8 minutes when setup was quick
 [ "$budget" -gt 120 ] || budget=120
-timeout "$budget" python benchmarks/bench_gpu.py --device cuda
-if [ -n "${OUT:-}" ]; then
-  cp benchmarks/results.json benchmarks/results.md "$OUT"/
-fi
-echo "gpu_check: done in $((SECONDS - start)) s"
+status=0
+timeout "$budget" "$PY" benchmarks/bench_gpu.py --device cuda || status=$?
+lm_batch=$("$PY" -c 'import yaml; print(yaml.safe_load(open("params.yaml"))["lm"]["pretrain"]["batch_size"])')
+timeout 120 "$PY" benchmarks/bench_lm.py --device cuda --autocast bf16 --batch "$lm_batch" 256 --steps 50 \
+  --configs 600x3:adaptive || status=$?
+echo "gpu_check: done in $((SECONDS - start)) s (exit $status)"
+exit "$status"

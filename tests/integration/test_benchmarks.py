@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from rnnlab.config import FeaturizeConfig, load_section
 from rnnlab.data.datasets import prepare
@@ -241,13 +242,17 @@ def test_results_writer_merges_sections_and_drops_nan(tmp_path, monkeypatch):
 
 def test_lm_benchmark_times_each_size_and_output_layer_against_the_first(out, tmp_path):
     results = run_script("bench_lm.py", out, "--mirror", str(tmp_path / "no-mirror"), "--configs", "16x2:full@50",
-                         "16x2:adaptive", "--vocab", "200", "--embedding-dim", "16", "--batch", "4", "--bptt", "8",
+                         "16x2:adaptive", "--vocab", "200", "--embedding-dim", "16", "--batch", "4", "8", "--bptt", "8",
                          "--steps", "2", "--tokens", "5000")
     rows = check_section(results, "lm", out)
-    assert [r["what"] for r in rows] == ["16x2:full@50", "16x2:adaptive"]
-    full, adaptive = rows
+    assert [r["what"] for r in rows] == ["16x2:full@50, batch 4", "16x2:full@50, batch 8", "16x2:adaptive, batch 4",
+                                         "16x2:adaptive, batch 8"]
+    full, _, adaptive, _ = rows
     assert full["ratio"] == 1 and adaptive["ratio"] == pytest.approx(adaptive["value"] / full["value"])
     assert (full["details"]["vocab"], full["details"]["cutoffs"]) == (50, [])
     assert (adaptive["details"]["vocab"], adaptive["details"]["cutoffs"]) == (200, [13, 66])
     assert adaptive["details"]["minutes_per_pass"] == pytest.approx(5000 / adaptive["value"] / 60)
+    pretrain = yaml.safe_load((ROOT / "params.yaml").read_text())["lm"]["pretrain"]
+    tokens = pretrain["trainer"]["steps"] * pretrain["batch_size"] * pretrain["seq_len"]
+    assert adaptive["details"]["pretrain_minutes"] == pytest.approx(tokens / adaptive["value"] / 60)
     assert all(0 < r["details"]["loss_per_token"] < 10 for r in rows)  # about ln(vocab) at the start
