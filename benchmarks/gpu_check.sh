@@ -22,15 +22,18 @@ if [ "${1:-}" = "--pack" ]; then
   # training code imports beyond the scientific stack (navec's vectors inside natasha, without natasha's models).
   make setup
   export PATH="$PWD/.venv/bin:$PATH"
-  RNNLAB_MIRROR="${RNNLAB_MIRROR:-$(cd ../shared/datasets 2>/dev/null && pwd)}" dvc repro featurize
+  export RNNLAB_MIRROR="${RNNLAB_MIRROR:-$(cd ../shared/datasets 2>/dev/null && pwd)}"
+  dvc repro featurize studies/pretraining/dvc.yaml:lm_corpus
   site=$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-  rm -rf .devsite && mkdir .devsite
-  for pkg in natasha navec razdel slovnet yargy ipymarkup intervaltree pymorphy2 dawg_python docopt.py ruamel; do
+  rm -rf .devsite .devdata && mkdir .devsite .devdata
+  for pkg in natasha navec razdel slovnet yargy ipymarkup intervaltree pymorphy2 dawg_python docopt.py ruamel nltk; do
     cp -r "$site/$pkg" .devsite/
   done
-  rm -rf .devsite/natasha/data/model
+  rm -rf .devsite/natasha/data/model .devsite/nltk/test
   find .devsite -name __pycache__ -prune -exec rm -rf {} +
-  echo "gpu_check: packed .devsite ($(du -sh .devsite | cut -f1)) and data/features: carry both"
+  gzip -c data/lm/corpus.csv >.devdata/lm_corpus.csv.gz  # for benchmarks/gpu_pretraining.py (26 MB -> 7.5)
+  echo "gpu_check: packed .devsite ($(du -sh .devsite | cut -f1)); carry it with data/features here, or with" \
+       ".devdata and data/prepared/corpus.csv to benchmarks/gpu_pretraining.py --corpus .devdata/lm_corpus.csv.gz"
   exit 0
 fi
 

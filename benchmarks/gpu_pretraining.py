@@ -1,13 +1,13 @@
 """Does more language-model pretraining close ULMFiT's gap? The study's recipe on a GPU, at several sizes.
 
 For each `--scale` k: the `pretrain` stage's language model trained on k times the committed tokens
-(lm.pretrain's batch x k, the same steps), then `finetune_lm` and the `ulmfit_ablation` fine-tuned step (the
+(lm.pretrain's batch x k, the same steps; --quick: 2k rows, 10 steps), then `finetune_lm` and the `ulmfit_ablation` fine-tuned step (the
 lm.classifier settings without gradual unfreezing) at lm.classifier's seeds, all with the committed params
 and the same task functions the stages call. Each finished scale is written at once into the section
 `lm_gpu_quality` of benchmarks/results.{json,md}, so a run cut short keeps what it finished.
 
 An experiment on a lent GPU, not a pipeline result: the committed metrics come from `dvc repro` on the CPU.
-`--device cpu --dry-run` checks the script on a few hundred documents and steps.
+`--device cpu --quick` checks the script on a few hundred documents and steps.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from rnnlab.training.loop import set_seed
 from rnnlab.training.tracking import MemoryTracker
 
 
-def scaled(cfg, device: str, batch_scale: int, steps: int | None, eval_every: int | None):
-    """A language-model stage's config on `device`, its batch `batch_scale` times larger."""
-    trainer = dataclasses.replace(cfg.trainer, device=device, steps=steps or cfg.trainer.steps,
-                                  eval_every=eval_every or cfg.trainer.eval_every)
-    return dataclasses.replace(cfg, batch_size=cfg.batch_size * batch_scale, trainer=trainer)
+def scaled(cfg, device: str, batch_size: int, quick: bool):
+    """A language-model stage's config on `device` with `batch_size` rows (10 steps with --quick)."""
+    steps, eval_every = (10, 5) if quick else (cfg.trainer.steps, cfg.trainer.eval_every)
+    trainer = dataclasses.replace(cfg.trainer, device=device, steps=steps, eval_every=eval_every)
+    return dataclasses.replace(cfg, batch_size=batch_size, trainer=trainer)
 
 
 def run_scale(k: int, args: argparse.Namespace, documents: pd.DataFrame, prepared: pd.DataFrame) -> dict:
@@ -41,14 +41,15 @@ def run_scale(k: int, args: argparse.Namespace, documents: pd.DataFrame, prepare
     p = args.params
     seed, text, vocab = load_section(p, "seed"), load_section(p, "lm.text"), load_section(p, "lm.vocab")
     model = load_section(p, "lm.model")
-    if args.dry_run:  # a vocabulary of a few hundred words
+    if args.quick:  # a vocabulary of a few hundred words
         model = dataclasses.replace(model, cutoffs=(50, 100))
-    small = (10, 5) if args.dry_run else (None, None)
-    pre_cfg = scaled(load_section(p, "lm.pretrain"), args.device, k, *small)
-    ft_cfg = scaled(load_section(p, "lm.finetune"), args.device, 1, *small)
+    pre_cfg, ft_cfg = load_section(p, "lm.pretrain"), load_section(p, "lm.finetune")
+    # --quick: a few rows, so that a few hundred documents (and 2% of them held out) fill a batch
+    pre_cfg = scaled(pre_cfg, args.device, (2 if args.quick else pre_cfg.batch_size) * k, args.quick)
+    ft_cfg = scaled(ft_cfg, args.device, 1 if args.quick else ft_cfg.batch_size, args.quick)
     cls = load_section(p, "lm.classifier")
     cls = dataclasses.replace(cls, gradual_unfreezing=False, trainer=dataclasses.replace(
-        cls.trainer, device=args.device, epochs=1 if args.dry_run else cls.trainer.epochs))
+        cls.trainer, device=args.device, epochs=1 if args.quick else cls.trainer.epochs))
     set_seed(seed)  # as the stages do
     with common.stopwatch() as clock:
         lm, _ = pretrain(documents, text, vocab, model, pre_cfg, MemoryTracker(), seed)
@@ -82,16 +83,16 @@ def main() -> None:
     parser.add_argument("--prepared", type=Path, default=common.ROOT / "data/prepared/corpus.csv")
     parser.add_argument("--scale", type=int, nargs="+", default=[8, 1], help="times the committed tokens, in order")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--dry-run", action="store_true", help="300 documents, 10 steps, 1 epoch, to check the script")
-    parser.add_argument("--out", type=Path, default=common.DEFAULT_OUT)
+    common.add_common_args(parser, "300 documents, 10 steps, 1 epoch: checks the script, measures nothing")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     read = dict(dtype=str, keep_default_na=False)
     documents, prepared = pd.read_csv(args.corpus, **read), pd.read_csv(args.prepared, **read)
-    if args.dry_run:
+    if args.quick:
         documents = pd.concat([documents[documents["split"] == s].head(300) for s in ("train", "val")])
         prepared = pd.concat([prepared[prepared["split"] == s].head(200) for s in ("train", "val", "test")])
-    machine = common.machine_info(torch.device(args.device), torch.get_num_threads())
-    label = common.device_label(torch.device(args.device), torch.get_num_threads())
+    machine = common.machine_info(torch.device(args.device), args.threads)
+    label = common.device_label(torch.device(args.device), args.threads)
     rows = []
     for k in args.scale:
         r = run_scale(k, args, documents, prepared)
@@ -102,7 +103,7 @@ def main() -> None:
         notes = ["value = mean test macro-F1 over the seeds (RuSentiment, 3 classes); the CPU's committed "
                  "ulmfit_ablation fine-tuned step: 0.6486 +- 0.0028, TF-IDF 0.7152, the issue's target 0.7252.",
                  "an experiment on a lent GPU (bf16 autocast, cuDNN): not bit-reproducible, not a pipeline output."]
-        if args.dry_run:
+        if args.quick:
             notes.insert(0, "DRY RUN: a few hundred documents, 10 steps: checks the script, measures nothing")
         common.write_section(args.out, "lm_gpu_quality", common.section(
             "ULMFiT on a GPU: more pretraining against test macro-F1", machine, rows, notes,

@@ -256,3 +256,24 @@ def test_lm_benchmark_times_each_size_and_output_layer_against_the_first(out, tm
     tokens = pretrain["trainer"]["steps"] * pretrain["batch_size"] * pretrain["seq_len"]
     assert adaptive["details"]["pretrain_minutes"] == pytest.approx(tokens / adaptive["value"] / 60)
     assert all(0 < r["details"]["loss_per_token"] < 10 for r in rows)  # about ln(vocab) at the start
+
+
+def test_gpu_pretraining_experiment_runs_the_recipe_at_each_scale(tiny, out, tmp_path):
+    rng = random.Random(2)
+    words = ["".join(rng.choices("абвгдеклмнопрст", k=6)) for _ in range(150)]
+    corpus = pd.DataFrame({"text": [" ".join(rng.choices(words, k=12)) for _ in range(400)], "source": "fixture",
+                           "split": ["train"] * 360 + ["val"] * 40})
+    corpus.to_csv(tmp_path / "lm.csv.gz", index=False)
+    results = run_script("gpu_pretraining.py", out, "--device", "cpu", "--corpus", str(tmp_path / "lm.csv.gz"),
+                         "--prepared", str(tiny["prepared"]), "--scale", "2", "1")
+    rows = check_section(results, "lm_gpu_quality", out)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())["lm"]
+    assert [r["details"]["scale"] for r in rows] == [2, 1]
+    for row in rows:
+        details = row["details"]
+        assert details["tokens"] == 10 * 2 * details["scale"] * params["pretrain"]["seq_len"]  # --quick: 10 steps, 2k rows
+        assert details["seeds"] == params["classifier"]["seeds"]
+        assert len(details["test_macro_f1"]) == len(details["seeds"])
+        assert all(0 <= f <= 1 for f in details["test_macro_f1"])
+        assert row["value"] == pytest.approx(sum(details["test_macro_f1"]) / len(details["seeds"]))
+        assert details["pretrain_perplexity"] > 1 and details["finetune_perplexity"] > 1
