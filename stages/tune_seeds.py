@@ -1,0 +1,81 @@
+"""Stage tune_seeds: the search's chosen configuration (the tune stage's params fragment on `train` and `trainer`)
+retrained at each of the zoo's seeds and scored on the test split: what the search found, as the zoo and the
+pretraining study report a model (mean +- std over seeds), not one seed's test score."""
+
+import argparse
+import os
+import statistics
+from pathlib import Path
+
+import torch
+
+from rnnlab.config import ConfigError, Variant, flatten, load_section, read_params
+from rnnlab.data.files import write_json
+from rnnlab.process import run_stage
+from rnnlab.tasks.zoo import variant_configs
+from rnnlab.text.features import load_features
+from rnnlab.text.vocab import Vocab
+from rnnlab.training.classification import predict_logits, train_classifier
+from rnnlab.training.loop import resolve_device
+from rnnlab.training.metrics import score
+from rnnlab.training.resume import StageState, fingerprint
+from rnnlab.training.tracking import mlflow_run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--best", type=Path, required=True, help="the tune stage's params fragment")
+    parser.add_argument("--vocab", type=Path, required=True)
+    parser.add_argument("--tensors", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--run-record", type=Path, required=True, help="JSON: MLflow run ids and timings")
+    parser.add_argument("--state-dir", type=Path, required=True, help="resumable training state (outside DVC outs)")
+    args = parser.parse_args()
+
+    fragment = read_params(args.best)
+    models, trainer = load_section(args.params, "train"), load_section(args.params, "trainer")
+    if set(fragment) != {"train", "trainer"} or len(fragment["train"]) != 1 or \
+            next(iter(fragment["train"])) not in models:
+        raise ConfigError(f"{args.best}: expected train: {{<one of {', '.join(models)}>: ...}} and trainer: ...")
+    (name, overrides), = fragment["train"].items()
+    model_cfg, trainer_cfg = variant_configs(models[name], trainer, Variant(overrides, fragment["trainer"]),
+                                             str(args.best))
+    seeds = load_section(args.params, "zoo.seeds")
+    if not seeds:
+        raise ConfigError(f"{args.params}: zoo.seeds: at least one seed")
+    torch.set_num_threads(trainer_cfg.num_threads)
+    splits, classes = load_features(args.tensors)
+    itos = list(Vocab.load(args.vocab).itos)
+    state = StageState(args.state_dir, "tune_seeds", fingerprint(model_cfg, trainer_cfg, list(seeds),
+                                                                 files=[args.tensors, args.vocab]))
+    rows, records = [], []
+    for seed in seeds:
+        run = state.run(f"seed_{seed}")
+        if run.result is None:  # else finished by an earlier, interrupted attempt
+            with mlflow_run(f"chosen-seed{seed}", os.environ, stage="tune_seeds", experiment="rnnlab-tune",
+                            run_id=run.run_id) as tracker:
+                tracker.log_params({"seed": seed, "model": name})
+                model, result = train_classifier(model_cfg, trainer_cfg, itos, splits, len(classes), tracker, seed, run)
+                logits = predict_logits(model, splits["test"], 512, resolve_device(trainer_cfg.device))
+                test = score(splits["test"].labels.tolist(), logits.argmax(1).tolist(), classes)
+                tracker.log_metrics({"test_macro_f1": test["macro_f1"], "test_accuracy": test["accuracy"]})
+            row = {"seed": seed, "best_epoch": result.best_position, "val_macro_f1": result.best["val_macro_f1"],
+                   "test_macro_f1": test["macro_f1"], "test_accuracy": test["accuracy"]}
+            run.finish(tracker.run_id, {"row": row, "timings": result.timings})
+        rows.append(run.result["row"])
+        records.append({"seed": seed, "run_id": run.run_id, "timings": run.result["timings"]})
+        print(f"seed {seed}: test macro-F1 {rows[-1]['test_macro_f1']:.4f}")
+    f1 = [r["test_macro_f1"] for r in rows]
+    metrics = {"model": name, "config": {**flatten(model_cfg, "model."), **flatten(trainer_cfg, "trainer.")},
+               "test_macro_f1_mean": statistics.fmean(f1),
+               "test_macro_f1_std": statistics.stdev(f1) if len(f1) > 1 else 0.0, "seeds": rows}
+    write_json(args.metrics, metrics)
+    write_json(args.run_record, {"stage": "tune_seeds", "runs": records})
+    state.clear()
+    print(f"the search's choice over seeds {list(seeds)}: test macro-F1 {metrics['test_macro_f1_mean']:.4f} "
+          f"+- {metrics['test_macro_f1_std']:.4f}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
