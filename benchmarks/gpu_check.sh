@@ -81,7 +81,8 @@ budget=$((470 - (SECONDS - start)))  # the whole script within 8 minutes when se
 [ "$budget" -gt 120 ] || budget=120
 status=0
 timeout "$budget" "$PY" benchmarks/bench_gpu.py --device cuda || status=$?
-lm_batch=$("$PY" -c 'import yaml; print(yaml.safe_load(open("params.yaml"))["lm"]["pretrain"]["batch_size"])')
+lm_batch=$("$PY" -c 'from rnnlab.config import read_params
+print(read_params("params.yaml")["lm"]["pretrain"]["batch_size"])')
 timeout 120 "$PY" benchmarks/bench_lm.py --device cuda --autocast bf16 --batch "$lm_batch" 256 --steps 50 \
   --configs 600x3:adaptive || status=$?
 echo "gpu_check: done in $((SECONDS - start)) s (exit $status)"

@@ -23,13 +23,13 @@ import torch
 
 from rnnlab.config import load_section
 from rnnlab.data import unlabelled as _unlabelled  # noqa: F401  (registers lm.corpus)
-from rnnlab.tasks.pretraining import finetune, pretrain
+from rnnlab.tasks.pretraining import LMStageConfig, finetune, pretrain
 from rnnlab.tasks.ulmfit import encode_target, train_awd_classifier
 from rnnlab.training.loop import set_seed
 from rnnlab.training.tracking import MemoryTracker
 
 
-def scaled(cfg, device: str, batch_size: int, quick: bool):
+def scaled(cfg: LMStageConfig, device: str, batch_size: int, quick: bool) -> LMStageConfig:
     """A language-model stage's config on `device` with `batch_size` rows (10 steps with --quick)."""
     steps, eval_every = (10, 5) if quick else (cfg.trainer.steps, cfg.trainer.eval_every)
     trainer = dataclasses.replace(cfg.trainer, device=device, steps=steps, eval_every=eval_every)

@@ -16,9 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-import yaml
 
-from rnnlab.config import FeaturizeConfig, load_section
+from rnnlab.config import FeaturizeConfig, load_section, read_params
 from rnnlab.data.datasets import prepare
 from rnnlab.text.features import featurize, save_features
 from rnnlab.text.preprocessing import preprocess_texts
@@ -252,7 +251,7 @@ def test_lm_benchmark_times_each_size_and_output_layer_against_the_first(out, tm
     assert (full["details"]["vocab"], full["details"]["cutoffs"]) == (50, [])
     assert (adaptive["details"]["vocab"], adaptive["details"]["cutoffs"]) == (200, [13, 66])
     assert adaptive["details"]["minutes_per_pass"] == pytest.approx(5000 / adaptive["value"] / 60)
-    pretrain = yaml.safe_load((ROOT / "params.yaml").read_text())["lm"]["pretrain"]
+    pretrain = read_params(ROOT / "params.yaml")["lm"]["pretrain"]
     tokens = pretrain["trainer"]["steps"] * pretrain["batch_size"] * pretrain["seq_len"]
     assert adaptive["details"]["pretrain_minutes"] == pytest.approx(tokens / adaptive["value"] / 60)
     assert all(0 < r["details"]["loss_per_token"] < 10 for r in rows)  # about ln(vocab) at the start
@@ -267,7 +266,7 @@ def test_gpu_pretraining_experiment_runs_the_recipe_at_each_scale(tiny, out, tmp
     results = run_script("gpu_pretraining.py", out, "--device", "cpu", "--corpus", str(tmp_path / "lm.csv.gz"),
                          "--prepared", str(tiny["prepared"]), "--scale", "2", "1")
     rows = check_section(results, "lm_gpu_quality", out)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())["lm"]
+    params = read_params(ROOT / "params.yaml")["lm"]
     assert [r["details"]["scale"] for r in rows] == [2, 1]
     for row in rows:
         details = row["details"]
