@@ -1,10 +1,11 @@
 """Does more language-model pretraining close ULMFiT's gap? The study's recipe on a GPU, at several sizes.
 
 For each `--scale` k: the `pretrain` stage's language model trained on k times the committed tokens
-(lm.pretrain's batch x k, the same steps; --quick: 2k rows, 10 steps), then `finetune_lm` and the `ulmfit_ablation` fine-tuned step (the
-lm.classifier settings without gradual unfreezing) at lm.classifier's seeds, all with the committed params
-and the same task functions the stages call. Each finished scale is written at once into the section
-`lm_gpu_quality` of benchmarks/results.{json,md}, so a run cut short keeps what it finished.
+(lm.pretrain's batch x k, the same steps; --quick: 2k rows, 10 steps), then `finetune_lm` and the
+`ulmfit_ablation` fine-tuned step (the lm.classifier settings without gradual unfreezing) at lm.classifier's
+seeds, all with the committed params and the same task functions the stages call. Each finished scale is
+written at once into the section `lm_gpu_quality` of benchmarks/results.{json,md}, so a run cut short keeps what
+it finished.
 
 An experiment on a lent GPU, not a pipeline result: the committed metrics come from `dvc repro` on the CPU.
 `--device cpu --quick` checks the script on a few hundred documents and steps.
