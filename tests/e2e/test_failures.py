@@ -93,7 +93,7 @@ def wait_dead(pid: int, seconds: float = 30) -> bool:
 
 
 def trainers(repo: Path) -> list[int]:
-    """PIDs of training stage processes running in `repo`."""
+    """PIDs of training stage processes running in `repo` (the `sh -c` wrapper DVC may put above one included)."""
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
@@ -181,6 +181,8 @@ def test_kill_9_of_dvc_repro_stops_the_trainer_and_its_run(repo):
     os.kill(proc.pid, signal.SIGKILL)  # dvc itself, not the stage
     proc.wait(timeout=30)
     assert wait_dead(pid), "the trainer outlived dvc repro"
+    # the shell sees its child die a moment later (CI once caught it still running); then it exits too
+    assert wait_dead(shell), "the stage's shell outlived its trainer"
     assert trainers(repo) == []
     output = proc.stdout.read()  # the trainer wrote to dvc's pipe until it exited
     (orphaned,) = set(runs(repo, "lstm")) - set(before)
