@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--five-class", type=Path, required=True, help="stage ulmfit_5class' metrics")
     parser.add_argument("--pooling", type=Path, required=True, help="stage ulmfit_pooling's metrics: last-state pooling")
     parser.add_argument("--rates", type=Path, required=True, help="stage ulmfit_rates' metrics: ULMFiT's rates")
+    parser.add_argument("--bidirectional", type=Path, required=True,
+                        help="stage ulmfit_bidirectional's metrics: forward, backward and their average")
     parser.add_argument("--test-metrics", type=Path, required=True, help="the main pipeline's metrics/test.json")
     parser.add_argument("--pretrain", type=Path, required=True, help="stage pretrain's metrics")
     parser.add_argument("--finetune", type=Path, required=True, help="stage finetune_lm's metrics")
@@ -81,7 +83,21 @@ def main() -> None:
         raise ValueError(f"{args.ablation}: no results for lm.ablation.steps {missing}; rerun stage ulmfit_ablation")
     rows = ablation_rows(read_json(baseline), read_json(args.surface_forms), steps, read_json(args.recipe), order,
                          tfidf)
-    keys = ["navec_baseline", "surface_forms", *order, "ulmfit"]
+    bidirectional = read_json(args.bidirectional)
+    average = bidirectional["average"]
+    rows.append({"step": "+ a backward language model: the forward and backward classifiers' probabilities averaged "
+                         "(stage ulmfit_bidirectional)", **spread(average),
+                 "change": f"{average['test_macro_f1_mean'] - rows[-1]['_mean']:+.4f}",
+                 "vs_tfidf": f"{average['test_macro_f1_mean'] - tfidf:+.4f}",
+                 "_mean": average["test_macro_f1_mean"], "_std": average["test_macro_f1_std"]})
+    keys = ["navec_baseline", "surface_forms", *order, "ulmfit", "bidirectional"]
+    labels = {"forward": "forward: the full recipe, as stage ulmfit trains it",
+              "backward": "backward: the same recipe, the backward model, texts reversed",
+              "average": "the average of the two's probabilities"}
+    change = {name: bidirectional[name]["test_macro_f1_mean"] - bidirectional["forward"]["test_macro_f1_mean"]
+              for name in labels}
+    direction_rows = [{"classifier": label, **spread(bidirectional[name]),
+                       "change": "" if name == "forward" else f"{change[name]:+.4f}"} for name, label in labels.items()]
     best = max(rows, key=lambda r: r["_mean"])
     pretrain, finetune = read_json(args.pretrain), read_json(args.finetune)
     target = tfidf + TARGET
@@ -114,10 +130,15 @@ def main() -> None:
         f"{pretrain['val_perplexity']:.1f}; fine-tuned on the target's {finetune['finetune_tokens']:,} training "
         f"tokens in {finetune['minutes']:.1f} min, its perplexity there {finetune['val_perplexity_before']:.1f} -> "
         f"{finetune['val_perplexity']:.1f}. Every ULMFiT row pools "
-        "[last, max, mean] (concat pooling) and freezes the embedding. Not in the table yet: a backward language "
-        "model with the average of the forward and backward classifiers.\n\n"
+        "[last, max, mean] (concat pooling) and freezes the embedding.\n\n"
         + markdown_table(rows, COLUMNS)
         + f"\n![ablation]({os.path.relpath(args.figure, args.report.parent)})\n\n"
+        + "## The forward and backward classifiers\n\n"
+        + "Per seed, the full recipe's classifier on the forward language model, the same recipe on the backward "
+        + "one (pretrained and fine-tuned on the same texts read from the last token to the first, stages "
+        + "pretrain_backward and finetune_backward), and the average of the two classifiers' softmax probabilities "
+        + "(ULMFiT's bidirectional ensemble); `change` is from the forward classifier.\n\n"
+        + markdown_table(direction_rows, ["classifier", "test_macro_f1", "seeds", "change"]) + "\n"
         + "## Concat pooling on its own\n\n"
         + "The fine-tuned encoder and the same head, settings and seeds, once reading the last real step's output "
         + "alone (ULMFiT's ablation of its pooling) and once [last, max, mean].\n\n"
@@ -138,9 +159,11 @@ def main() -> None:
     with mlflow_run("pretraining-report", os.environ, stage="pretraining_report",
                     experiment="rnnlab-pretraining") as tracker:
         tracker.log_metrics({f"{key}_test_macro_f1": row["_mean"] for key, row in zip(keys, rows, strict=True)}
-                            | {"tfidf_test_macro_f1": tfidf, "five_class_test_weighted_f1": five["test_weighted_f1_mean"],
+                            | {"tfidf_test_macro_f1": tfidf,
+                               "five_class_test_weighted_f1": five["test_weighted_f1_mean"],
                                "last_state_pooling_test_macro_f1": pooling["test_macro_f1_mean"],
-                               "layer_rates_test_macro_f1": rates["test_macro_f1_mean"]})
+                               "layer_rates_test_macro_f1": rates["test_macro_f1_mean"],
+                               "backward_test_macro_f1": bidirectional["backward"]["test_macro_f1_mean"]})
         tracker.log_artifact(args.report)
         tracker.log_artifact(args.figure)
     print(text)

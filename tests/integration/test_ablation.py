@@ -204,6 +204,8 @@ def write_report_inputs(folder, steps):
         "surface_forms.json": ulmfit_summary(0.67),
         "ulmfit_ablation.json": {"steps": steps},
         "ulmfit.json": ulmfit_summary(0.64),
+        "bidirectional.json": {"forward": ulmfit_summary(0.64), "backward": ulmfit_summary(0.63),
+                               "average": ulmfit_summary(0.655)},
         "pooling.json": {**ulmfit_summary(0.645), "pooling": "last"},
         "rates.json": {**ulmfit_summary(0.675), "rates": {"label": "rates", "lr": 0.002, "decay": 2.6,
                                                           "schedule": "slanted_triangular"}},
@@ -224,7 +226,8 @@ def write_report_inputs(folder, steps):
 def run_report(folder):
     args = ["--zoo-metrics", "zoo", "--surface-forms", "surface_forms.json", "--ablation", "ulmfit_ablation.json",
             "--recipe", "ulmfit.json", "--five-class", "five.json", "--pooling", "pooling.json",
-            "--rates", "rates.json",            "--test-metrics", "test.json", "--pretrain", "pretrain.json",
+            "--rates", "rates.json", "--bidirectional", "bidirectional.json", "--test-metrics", "test.json",
+            "--pretrain", "pretrain.json",
             "--finetune", "finetune.json", "--report", "reports/pretraining.md", "--figure", "reports/ablation.png"]
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{folder / 'mlflow.db'}")
     return subprocess.run([sys.executable, str(ROOT / "stages" / "pretraining_report.py"), "--params",
@@ -239,10 +242,16 @@ def test_the_report_tables_every_step_in_order_against_tfidf_and_the_target(tmp_
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (tmp_path / "reports" / "pretraining.md").read_text(encoding="utf-8")
     ablation, pooling = text.split("## The 5-class task")[0].split("## Concat pooling on its own")
+    ablation, directions = ablation.split("## The forward and backward classifiers")
     pooling, rates = pooling.split("## ULMFiT's learning rates on their own")
     lines = [line for line in ablation.splitlines() if line.startswith("| ") and "step" not in line]
     assert [line.split(" | ")[1] for line in lines] == ["0.6900 ± 0.0100", "0.6700 ± 0.0100", "0.6200 ± 0.0100",
-                                                        "0.6500 ± 0.0100", "0.6600 ± 0.0100", "0.6400 ± 0.0100"]
+                                                        "0.6500 ± 0.0100", "0.6600 ± 0.0100", "0.6400 ± 0.0100",
+                                                        "0.6550 ± 0.0100"]
+    assert lines[-1].endswith("(stage ulmfit_bidirectional) | 0.6550 ± 0.0100 | +0.0150 | -0.0602 | 3 |")
+    assert "| forward: the full recipe, as stage ulmfit trains it | 0.6400 ± 0.0100 | 3 |  |" in directions
+    assert "texts reversed | 0.6300 ± 0.0100 | 3 | -0.0100 |" in directions
+    assert "| the average of the two's probabilities | 0.6550 ± 0.0100 | 3 | +0.0150 |" in directions
     assert "label navec | 0.6200 ± 0.0100 | -0.0500 | -0.0952 |" in text
     assert "falls short of the target (0.7252: TF-IDF + 0.01) by 0.0352" in text and "in 37.6 min, validation perplexity 153.8" in text
     assert "| the last real step's output (stage ulmfit_pooling) | 0.6450 ± 0.0100 | 3 |  |" in pooling
@@ -258,6 +267,8 @@ def test_the_report_tables_every_step_in_order_against_tfidf_and_the_target(tmp_
     assert run.data.metrics["navec_test_macro_f1"] == 0.62 and run.data.metrics["tfidf_test_macro_f1"] == 0.7152
     assert run.data.metrics["last_state_pooling_test_macro_f1"] == 0.645
     assert run.data.metrics["layer_rates_test_macro_f1"] == 0.675
+    assert run.data.metrics["bidirectional_test_macro_f1"] == 0.655
+    assert run.data.metrics["backward_test_macro_f1"] == 0.63
 
 
 def test_the_report_names_a_step_the_ablation_did_not_run(tmp_path):
