@@ -67,6 +67,14 @@ def test_the_rows_give_each_steps_change_and_its_gap_to_tfidf():
     assert rows[0]["vs_tfidf"] == "-0.0200" and rows[2]["step"] == "step 0.65" and rows[0]["seeds"] == 3
 
 
+def tiny_classifier_params() -> dict:
+    """The repository's params with lm.classifier at seeds 1 and 2, 2 epochs of batch 8 on one CPU thread."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    trainer = {**params["lm"]["classifier"]["trainer"], "device": "cpu", "epochs": 2, "batch_size": 8, "num_threads": 1}
+    params["lm"]["classifier"] = {**params["lm"]["classifier"], "seeds": [1, 2], "max_len": 20, "trainer": trainer}
+    return params
+
+
 @pytest.fixture(scope="module")
 def stage_files(lms, tmp_path_factory):
     folder = tmp_path_factory.mktemp("ablation")
@@ -76,9 +84,7 @@ def stage_files(lms, tmp_path_factory):
     save_checkpoint(folder / "finetuned.pt", finetuned)
     save_checkpoint(folder / "other.pt", lms[1])
     labelled().to_csv(folder / "corpus.csv", index=False)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    trainer = {**params["lm"]["classifier"]["trainer"], "device": "cpu", "epochs": 2, "batch_size": 8, "num_threads": 1}
-    params["lm"]["classifier"] = {**params["lm"]["classifier"], "seeds": [1, 2], "max_len": 20, "trainer": trainer}
+    params = tiny_classifier_params()
     params["zoo"]["seeds"] = [1, 2]
     params["zoo"]["trainer"] = {**params["zoo"]["trainer"], "device": "cpu", "epochs": 2, "batch_size": 8}
     (folder / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")

@@ -5,10 +5,6 @@ half is stage ulmfit's classifier, its MLflow runs link the average to its two c
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -22,9 +18,9 @@ from rnnlab.tasks.pretraining import LMVocabConfig, pretrain
 from rnnlab.text.batching import EncodedSplit
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.tracking import MemoryTracker
+from tests.integration.test_ablation import run_stage, tiny_classifier_params
 from tests.integration.test_pretraining import MODEL, TEXT, corpus, labelled, stage
 
-ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ["negative", "neutral", "positive"]
 
 
@@ -68,19 +64,9 @@ def folder(tmp_path_factory):
     save_checkpoint(folder / "forward.pt", forward)
     save_checkpoint(folder / "backward.pt", backward)
     labelled().to_csv(folder / "corpus.csv", index=False)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    trainer = {**params["lm"]["classifier"]["trainer"], "device": "cpu", "epochs": 2, "batch_size": 8, "num_threads": 1}
-    params["lm"]["classifier"] = {**params["lm"]["classifier"], "seeds": [1, 2], "max_len": 20, "trainer": trainer}
-    (folder / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    (folder / "params.yaml").write_text(yaml.safe_dump(tiny_classifier_params(), allow_unicode=True, sort_keys=False),
+                                        encoding="utf-8")
     return folder
-
-
-def run_stage(name, folder, *args):
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{folder / 'mlflow.db'}")
-    return subprocess.run([sys.executable, str(ROOT / "stages" / f"{name}.py"), "--params", str(folder / "params.yaml"),
-                           "--prepared", str(folder / "corpus.csv"), "--metrics", str(folder / f"{name}.json"),
-                           "--run-record", str(folder / f"{name}_runs.json"), "--state-dir", str(folder / "state"),
-                           *args], cwd=folder, env=env, capture_output=True, text=True, timeout=600)
 
 
 def test_the_backward_classifier_reads_each_text_reversed(folder):
