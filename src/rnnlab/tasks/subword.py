@@ -1,0 +1,166 @@
+"""Character n-grams for a recurrent classifier (studies/zoo, stage subword): a `train` entry's classifier on the
+pipeline's word ids, against the same classifier whose tokens also carry their character n-grams' vectors
+(`models.subword`), at every seed; and TF-IDF with and without its character n-grams, for the same comparison in
+the linear model."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from rnnlab.config import SECTIONS, ConfigError, ModelConfig, NonNegativeInt, PositiveInt, TfidfConfig, TrainerConfig
+from rnnlab.models.embeddings import load_navec
+from rnnlab.models.subword import SubwordEmbedding, ngram_index, ngram_vocab, type_vocab
+from rnnlab.tasks.tfidf import TfidfBaseline
+from rnnlab.text.batching import EncodedSplit, encode_split
+from rnnlab.text.vocab import Vocab
+from rnnlab.training.classification import build_classifier, fit, predict_logits
+from rnnlab.training.loop import TrainResult
+from rnnlab.training.metrics import score
+from rnnlab.training.resume import RunState
+from rnnlab.training.tracking import Tracker
+
+ARMS = ("words", "subwords")
+
+
+@dataclass(frozen=True)
+class SubwordConfig:
+    seeds: tuple[NonNegativeInt, ...]
+    model: str  # the `train` entry both arms train (with the main `trainer`)
+    ngram_low: PositiveInt
+    ngram_high: PositiveInt
+    min_count: PositiveInt  # an n-gram gets a vector when at least this many training tokens hold it
+    unseen_navec: bool  # types outside the vocabulary read navec's (fixed) vector where it has one
+
+    def __post_init__(self) -> None:
+        if self.ngram_low > self.ngram_high:
+            raise ConfigError(f"subword: ngram_low {self.ngram_low} > ngram_high {self.ngram_high}")
+
+
+SECTIONS["subword"] = SubwordConfig  # the zoo study's section, registered beside config.py's own
+
+
+@dataclass(frozen=True)
+class SubwordData:
+    """The corpus encoded over the type table, and each type's n-gram rows."""
+
+    types: Vocab
+    splits: dict[str, EncodedSplit]
+    index: torch.Tensor  # (types, K)
+    n_ngrams: int
+
+
+def encode_types(frame: pd.DataFrame, vocab: Vocab, classes: Sequence[str], cfg: SubwordConfig,
+                 max_len: int) -> SubwordData:
+    """Every split of a preprocessed corpus (tokens, label, split) over `vocab` extended by the corpus's other
+    types; n-grams are counted on the training split only."""
+    docs = frame["tokens"].str.split()
+    types = type_vocab(vocab, docs)
+    label_ids = frame["label"].map({c: i for i, c in enumerate(classes)})
+    if label_ids.isna().any():
+        row = int(label_ids.isna().to_numpy().argmax())
+        raise ValueError(f"row {row}: label {frame['label'].iloc[row]!r} is not one of {list(classes)}")
+    splits = {name: encode_split(docs[frame["split"] == name].tolist(), label_ids[frame["split"] == name].tolist(),
+                                 types, max_len) for name in ("train", "val", "test")}
+    ngrams = ngram_vocab(docs[frame["split"] == "train"], cfg.ngram_low, cfg.ngram_high, cfg.min_count)
+    return SubwordData(types, splits, ngram_index(types.itos, ngrams, cfg.ngram_low, cfg.ngram_high), len(ngrams))
+
+
+def unseen_vectors(itos: Sequence[str], words: int, dim: int, use_navec: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(types, dim) navec vectors of the types from `words` on, and which of them navec has."""
+    vectors, has = torch.zeros(len(itos), dim), torch.zeros(len(itos), dtype=torch.bool)
+    if use_navec:
+        navec = load_navec()
+        for i in range(words, len(itos)):
+            if (vector := navec.get(itos[i])) is not None:
+                vectors[i], has[i] = torch.from_numpy(vector.copy()), True
+    return vectors, has
+
+
+def build_subword_classifier(model_cfg: ModelConfig, trainer: TrainerConfig, vocab: Vocab, data: SubwordData,
+                             cfg: SubwordConfig, n_classes: int, tracker: Tracker, seed: int) -> nn.Module:
+    """`train`'s classifier for `model_cfg` (navec filling its word vectors as usual) with a `SubwordEmbedding`."""
+    if cfg.unseen_navec and model_cfg.embeddings != "navec":
+        raise ConfigError(f"subword.unseen_navec reads navec's vectors: train.{cfg.model}.embeddings must be navec, "
+                          f"not {model_cfg.embeddings!r}")
+    model = build_classifier(model_cfg, trainer, list(vocab.itos), n_classes, tracker, seed)
+    fixed, has = unseen_vectors(data.types.itos, len(vocab), model_cfg.embedding_dim, cfg.unseen_navec)
+    model.embedding = SubwordEmbedding(model.embedding, len(vocab), data.index, data.n_ngrams, fixed, has)
+    tracker.log_params({"subword.n_ngrams": data.n_ngrams, "subword.types": len(data.types),
+                        **{f"subword.{k}": v for k, v in dataclasses.asdict(cfg).items() if k != "seeds"}})
+    tracker.log_metrics({"subword_unseen_navec": float(has.sum()) / max(len(data.types) - len(vocab), 1)})
+    return model
+
+
+def train_arm(arm: str, model_cfg: ModelConfig, trainer: TrainerConfig, vocab: Vocab, words: dict[str, EncodedSplit],
+              data: SubwordData, cfg: SubwordConfig, classes: list[str], seed: int, tracker: Tracker,
+              state: RunState | None = None) -> tuple[TrainResult, dict[str, Any]]:
+    """One arm at one seed: the classifier trained with early stopping on validation, then scored on test."""
+    if arm not in ARMS:
+        raise ValueError(f"unknown arm {arm!r}; known: {', '.join(ARMS)}")
+    if arm == "words":
+        splits = words
+        model = build_classifier(model_cfg, trainer, list(vocab.itos), len(classes), tracker, seed)
+    else:
+        splits = data.splits
+        model = build_subword_classifier(model_cfg, trainer, vocab, data, cfg, len(classes), tracker, seed)
+    result = fit(model, splits["train"], splits["val"], trainer, tracker, seed, state)
+    device = next(model.parameters()).device
+    predicted = predict_logits(model, splits["test"], trainer.batch_size * 4, device).argmax(1).tolist()
+    return result, score(splits["test"].labels.tolist(), predicted, classes)
+
+
+def tfidf_rows(frame: pd.DataFrame, tfidf: TfidfConfig, classes: Sequence[str], seed: int) -> dict[str, dict[str, Any]]:
+    """TF-IDF's test scores with `tfidf`'s settings, with and without its character n-grams."""
+    parts = {name: frame.loc[frame["split"] == name] for name in ("train", "val", "test")}
+    ids = {name: [list(classes).index(label) for label in part["label"]] for name, part in parts.items()}
+    rows = {}
+    for name, char in (("tfidf_words", False), ("tfidf", True)):
+        baseline = TfidfBaseline(dataclasses.replace(tfidf, char_ngrams=char), seed)
+        baseline.fit(parts["train"]["tokens"].tolist(), ids["train"], parts["val"]["tokens"].tolist(), ids["val"])
+        predicted = baseline.predict_proba(parts["test"]["tokens"].tolist()).argmax(1).tolist()
+        test = score(ids["test"], predicted, list(classes))
+        rows[name] = {"C": baseline.C, "test_macro_f1": test["macro_f1"], "test_accuracy": test["accuracy"]}
+    return rows
+
+
+def report(metrics: dict[str, Any], target_margin: float) -> str:
+    """reports/subword.md: both arms and both TF-IDF models, mean +- std over seeds, and the target's verdict."""
+    tfidf, target = metrics["tfidf"]["test_macro_f1"], metrics["tfidf"]["test_macro_f1"] + target_margin
+    seeds = ", ".join(str(r["seed"]) for r in metrics["subwords"]["seeds"])
+    lines = [
+        f"# Character n-grams in a recurrent classifier (train.{metrics['model']})",
+        "",
+        f"RuSentiment, 3 classes, test macro-F1 over seeds {seeds} (mean ± std). The subwords arm adds to every "
+        "token's word vector the mean of its character n-grams' vectors (fastText's construction, "
+        "`rnnlab.models.subword`); the words arm is the same classifier on featurize's word ids. "
+        f"{metrics['types']:,} token types in all, {metrics['vocabulary']:,} of them in the vocabulary; "
+        f"{metrics['ngrams']:,} character n-grams occur in enough training tokens to get a vector.",
+        "",
+        "| model | test_macro_f1 | change | vs_tfidf |",
+        "|---|---|---|---|",
+        f"| TF-IDF, word n-grams only | {metrics['tfidf_words']['test_macro_f1']:.4f} |  | "
+        f"{metrics['tfidf_words']['test_macro_f1'] - tfidf:+.4f} |",
+        f"| TF-IDF, word and character n-grams (the pipeline's) | {tfidf:.4f} | "
+        f"{tfidf - metrics['tfidf_words']['test_macro_f1']:+.4f} | |",
+    ]
+    words = metrics["words"]["test_macro_f1_mean"]
+    for arm, label in (("words", "words"), ("subwords", "words + character n-grams")):
+        m = metrics[arm]
+        change = "" if arm == "words" else f"{m['test_macro_f1_mean'] - words:+.4f}"
+        lines.append(f"| {metrics['model']}, {label} | {m['test_macro_f1_mean']:.4f} ± {m['test_macro_f1_std']:.4f} | "
+                     f"{change} | {m['test_macro_f1_mean'] - tfidf:+.4f} |")
+    best = metrics["subwords"]["test_macro_f1_mean"]
+    verdict = (f"reaches the target ({target:.4f}: TF-IDF + {target_margin})" if best >= target else
+               f"falls short of the target ({target:.4f}: TF-IDF + {target_margin}) by {target - best:.4f}")
+    lines += ["", f"The subwords arm {verdict}.", "", "## Per seed", "",
+              "| arm | seed | best_epoch | val_macro_f1 | test_macro_f1 |", "|---|---|---|---|---|"]
+    lines += [f"| {arm} | {r['seed']} | {r['best_epoch']} | {r['val_macro_f1']:.4f} | {r['test_macro_f1']:.4f} |"
+              for arm in ARMS for r in metrics[arm]["seeds"]]
+    return "\n".join(lines) + "\n"
