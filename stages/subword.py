@@ -3,6 +3,7 @@ tokens also carry their character n-grams' vectors, each scored on test; and TF-
 n-grams, beside them."""
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from rnnlab.process import run_stage
 from rnnlab.tasks.ablation import seed_row
 from rnnlab.tasks.subword import ARMS, encode_types, report, tfidf_rows, train_arm
 from rnnlab.tasks.ulmfit import summary
+from rnnlab.tasks.zoo import variant_configs
 from rnnlab.text.features import load_features
 from rnnlab.text.vocab import Vocab
 from rnnlab.training.resume import StageState, fingerprint
@@ -41,9 +43,9 @@ def main() -> None:
     models, max_len = load_section(args.params, "train"), load_section(args.params, "featurize.max_len")
     if cfg.model not in models:
         raise ValueError(f"{args.params}: subword.model {cfg.model!r} is not a `train` entry ({', '.join(models)})")
-    model_cfg = models[cfg.model]
-    tfidf, seed = load_section(args.params, "tfidf"), load_section(args.params, "seed")
+    model_cfg, trainer = variant_configs(models[cfg.model], trainer, cfg.overrides, "subword.overrides")
     torch.set_num_threads(trainer.num_threads)
+    tfidf, seed = load_section(args.params, "tfidf"), load_section(args.params, "seed")
     frame = pd.read_csv(args.preprocessed, dtype=str, keep_default_na=False)
     words, classes = load_features(args.tensors)
     if classes != class_names(frame):
@@ -71,8 +73,9 @@ def main() -> None:
             rows[arm].append(run.result["row"])
             records.append({"arm": arm, "seed": run_seed, "run_id": run.run_id, "timings": run.result["timings"]})
             print(f"{arm} seed {run_seed}: test macro-F1 {rows[arm][-1]['test_macro_f1']:.4f}")
-    metrics = {"model": cfg.model, "types": len(data.types), "vocabulary": len(vocab), "ngrams": data.n_ngrams,
-               **{arm: summary(rows[arm]) for arm in ARMS}, **tfidf_rows(frame, tfidf, classes, seed)}
+    metrics = {"model": cfg.model, "overrides": dataclasses.asdict(cfg.overrides), "types": len(data.types),
+               "vocabulary": len(vocab), "ngrams": data.n_ngrams, **{arm: summary(rows[arm]) for arm in ARMS},
+               **tfidf_rows(frame, tfidf, classes, seed)}
     write_json(args.metrics, metrics)
     with atomic_path(args.report) as tmp:
         tmp.write_text(report(metrics, TARGET_MARGIN), encoding="utf-8")

@@ -16,7 +16,7 @@ import torch
 import yaml
 from torch import nn
 
-from rnnlab.config import FeaturizeConfig
+from rnnlab.config import FeaturizeConfig, Variant
 from rnnlab.models.subword import SubwordEmbedding, char_ngrams, ngram_index, ngram_vocab, type_vocab
 from rnnlab.tasks.subword import SubwordConfig, encode_types
 from rnnlab.text.features import featurize, save_features
@@ -24,7 +24,8 @@ from rnnlab.text.vocab import Vocab
 
 ROOT = Path(__file__).resolve().parents[2]
 FEATURES = FeaturizeConfig(max_vocab=100, min_freq=1, max_len=10)
-CFG = SubwordConfig(seeds=(1,), model="lstm", ngram_low=2, ngram_high=3, min_count=2, unseen_navec=False)
+CFG = SubwordConfig(seeds=(1,), model="lstm", overrides=Variant(), ngram_low=2, ngram_high=3, min_count=2,
+                    unseen_navec=False)
 
 
 def test_char_ngrams_mark_the_word_boundaries():
@@ -40,7 +41,8 @@ def test_the_type_table_keeps_the_vocabulary_ids_and_counts_ngrams_on_training_t
     assert set(ngrams) == {"<к", "<ко", "ко", "от", "кот", "т>"} and sorted(ngrams.values()) == list(range(1, 7))
     index = ngram_index(types.itos, ngrams, 2, 3)
     assert index[:2].eq(0).all() and index[5].eq(0).all()  # <pad>, <unk>, and "ёж" (none of its n-grams counted)
-    assert sorted(index[4][index[4] > 0].tolist()) == sorted(ngrams[g] for g in char_ngrams("котик", 2, 3) if g in ngrams)
+    kitten = sorted(ngrams[g] for g in char_ngrams("котик", 2, 3) if g in ngrams)
+    assert sorted(index[4][index[4] > 0].tolist()) == kitten
 
 
 def embedding(fixed_row: int | None = None) -> SubwordEmbedding:
@@ -111,9 +113,8 @@ def test_the_stage_trains_both_arms_at_every_seed_and_reports_them_beside_tfidf(
     vocab.save(tmp_path / "vocab.json")
     save_features(tmp_path / "tensors.pt", splits, classes)
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    params["subword"] = {**params["subword"], "seeds": [1, 2]}
-    params["trainer"] = {**params["trainer"], "device": "cpu", "epochs": 2, "batch_size": 8}
-    params["train"]["lstm"] = {**params["train"]["lstm"], "hidden_size": 8}  # navec's 300-d vectors
+    params["subword"] = {**params["subword"], "seeds": [1, 2],  # navec's 300-d vectors, a small LSTM, 2 epochs
+                         "overrides": {"model": {"hidden_size": 8}, "trainer": {"device": "cpu", "epochs": 2}}}
     params["tfidf"]["min_df"] = 1
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
     args = [sys.executable, str(ROOT / "stages" / "subword.py"), "--params", str(tmp_path / "params.yaml"),
@@ -140,6 +141,8 @@ def test_the_stage_trains_both_arms_at_every_seed_and_reports_them_beside_tfidf(
     runs = mlflow.search_runs(experiment_names=["rnnlab-zoo"], output_format="list")
     assert sorted((r.data.tags["subword.arm"], r.data.params["seed"]) for r in runs) == sorted(
         (arm, str(s)) for arm in ("words", "subwords") for s in (1, 2))
+    assert all(r.data.params["model.hidden_size"] == "8" and r.data.params["trainer.epochs"] == "2" for r in runs)
+    assert "changed by `model.hidden_size: 8`, `trainer.device: cpu`, `trainer.epochs: 2`" in report
     subwords = [r for r in runs if r.data.tags["subword.arm"] == "subwords"]
     assert all(r.data.params["subword.n_ngrams"] == str(metrics["ngrams"]) for r in subwords)
     assert all(r.data.metrics["subword_unseen_navec"] == 0.5 for r in subwords)  # "отличнейший" no, "классный" yes

@@ -73,11 +73,6 @@ class SubwordEmbedding(nn.Module):
         self.ngrams = nn.EmbeddingBag(n_ngrams + 1, word.embedding_dim, mode="mean", padding_idx=0)
         nn.init.zeros_(self.ngrams.weight)
 
-    @property
-    def weight(self) -> Tensor:
-        """The word vectors (what `build_model` fills from navec)."""
-        return self.word.weight
-
     def forward(self, types: Tensor) -> Tensor:
         unique, inverse = types.unique(return_inverse=True)  # each type's vectors once per batch
         words = self.word(self.word_of_type[unique])  # (U, E)

@@ -14,7 +14,16 @@ import pandas as pd
 import torch
 from torch import nn
 
-from rnnlab.config import SECTIONS, ConfigError, ModelConfig, NonNegativeInt, PositiveInt, TfidfConfig, TrainerConfig
+from rnnlab.config import (
+    SECTIONS,
+    ConfigError,
+    ModelConfig,
+    NonNegativeInt,
+    PositiveInt,
+    TfidfConfig,
+    TrainerConfig,
+    Variant,
+)
 from rnnlab.models.embeddings import load_navec
 from rnnlab.models.subword import SubwordEmbedding, ngram_index, ngram_vocab, type_vocab
 from rnnlab.tasks.tfidf import TfidfBaseline
@@ -32,7 +41,8 @@ ARMS = ("words", "subwords")
 @dataclass(frozen=True)
 class SubwordConfig:
     seeds: tuple[NonNegativeInt, ...]
-    model: str  # the `train` entry both arms train (with the main `trainer`)
+    model: str  # the `train` entry both arms train, with the main `trainer`
+    overrides: Variant  # keys of that model and trainer changed for both arms
     ngram_low: PositiveInt
     ngram_high: PositiveInt
     min_count: PositiveInt  # an n-gram gets a vector when at least this many training tokens hold it
@@ -92,8 +102,9 @@ def build_subword_classifier(model_cfg: ModelConfig, trainer: TrainerConfig, voc
     model = build_classifier(model_cfg, trainer, list(vocab.itos), n_classes, tracker, seed)
     fixed, has = unseen_vectors(data.types.itos, len(vocab), model_cfg.embedding_dim, cfg.unseen_navec)
     model.embedding = SubwordEmbedding(model.embedding, len(vocab), data.index, data.n_ngrams, fixed, has)
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("seeds", "overrides")}
     tracker.log_params({"subword.n_ngrams": data.n_ngrams, "subword.types": len(data.types),
-                        **{f"subword.{k}": v for k, v in dataclasses.asdict(cfg).items() if k != "seeds"}})
+                        **{f"subword.{k}": v for k, v in settings.items()}})
     tracker.log_metrics({"subword_unseen_navec": float(has.sum()) / max(len(data.types) - len(vocab), 1)})
     return model
 
@@ -134,11 +145,15 @@ def report(metrics: dict[str, Any], target_margin: float) -> str:
     """reports/subword.md: both arms and both TF-IDF models, mean +- std over seeds, and the target's verdict."""
     tfidf, target = metrics["tfidf"]["test_macro_f1"], metrics["tfidf"]["test_macro_f1"] + target_margin
     seeds = ", ".join(str(r["seed"]) for r in metrics["subwords"]["seeds"])
+    overrides = ", ".join(f"`{part}.{key}: {value}`" for part, keys in metrics["overrides"].items()
+                          for key, value in keys.items())
     lines = [
         f"# Character n-grams in a recurrent classifier (train.{metrics['model']})",
         "",
-        f"RuSentiment, 3 classes, test macro-F1 over seeds {seeds} (mean ± std). The subwords arm adds to every "
-        "token's word vector the mean of its character n-grams' vectors (fastText's construction, "
+        f"Both arms train `train.{metrics['model']}` with the main `trainer`, changed by "
+        f"{overrides or 'nothing'}. RuSentiment, 3 classes, test macro-F1 over seeds {seeds} (mean ± std). "
+        "The subwords arm adds to every token's word vector the mean of its character n-grams' vectors "
+        "(fastText's construction, "
         "`rnnlab.models.subword`); the words arm is the same classifier on featurize's word ids. "
         f"{metrics['types']:,} token types in all, {metrics['vocabulary']:,} of them in the vocabulary; "
         f"{metrics['ngrams']:,} character n-grams occur in enough training tokens to get a vector.",
