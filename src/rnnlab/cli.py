@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("predict", help="classify raw texts with a trained sentiment model")
     cmd.add_argument("texts", nargs="*", help="texts to classify")
     cmd.add_argument("--model", default=BEST,
-                     help="a model of the pipeline (train@<name> or train_ulmfit@<name> in dvc.lock, or tfidf), "
+                     help="a model of the pipeline (train@, train_ulmfit@ or train_subword@<name> in dvc.lock, or tfidf), "
                           "or `best` (by validation)")
     cmd.add_argument("--checkpoint", type=Path, help="a model file: a classifier checkpoint or the tfidf .pkl")
     cmd.add_argument("--input", type=Path, help="a CSV file of texts instead of arguments")

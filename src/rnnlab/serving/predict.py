@@ -12,8 +12,12 @@ import torch
 
 from rnnlab.config import TextConfig, from_dict
 from rnnlab.tasks.pretraining import BOS
+from rnnlab.tasks.subword_entry import KIND as SUBWORD_KIND
+from rnnlab.tasks.subword_entry import set_types
 from rnnlab.tasks.ulmfit_entry import KIND as ULMFIT_KIND
+from rnnlab.models.subword import type_vocab
 from rnnlab.text.batching import encode_split
+from rnnlab.text.vocab import Vocab
 from rnnlab.text.preprocessing import preprocess_texts
 from rnnlab.training.attention import CLASSIFIER_KINDS
 from rnnlab.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_payload
@@ -66,9 +70,14 @@ class Predictor(TextPredictor):
         """(N, C) softmax probabilities; an empty or unknown-word text is read as one <unk>."""
         if not texts:
             return torch.empty(0, len(self.classes))
-        split = encode_split(self.tokens(texts), [0] * len(texts), self.clf.vocab, self.clf.meta["max_len"])
+        docs = self.tokens(texts)
+        split = encode_split(docs, [0] * len(texts), self.vocab(docs), self.clf.meta["max_len"])
         device = next(self.clf.model.parameters()).device
         return predict_logits(self.clf.model, split, self.batch_size, device).softmax(1)  # (N, C)
+
+    def vocab(self, docs: Sequence[Sequence[str]]) -> Vocab:
+        """The token ids the model reads `docs` (tokenized texts) with."""
+        return self.clf.vocab
 
 
 class ULMFiTPredictor(Predictor):
@@ -76,6 +85,19 @@ class ULMFiTPredictor(Predictor):
 
     def tokens(self, texts: Sequence[str]) -> list[list[str]]:
         return [[BOS, *tokens] for tokens in super().tokens(texts)]
+
+
+class SubwordPredictor(Predictor):
+    """The character n-gram classifier: the texts' types outside its vocabulary get their n-grams' vectors."""
+
+    def __init__(self, clf: Checkpoint, batch_size: int = 256) -> None:
+        super().__init__(clf, batch_size)
+        self.ngrams = {g: row for row, g in enumerate(clf.meta["ngrams"], start=1)}
+
+    def vocab(self, docs: Sequence[Sequence[str]]) -> Vocab:
+        types = type_vocab(self.clf.vocab, docs)
+        set_types(self.clf.model, types.itos, len(self.clf.vocab), self.ngrams, self.clf.config.entry)
+        return types
 
 
 class TfidfPredictor(TextPredictor):
@@ -110,6 +132,8 @@ def load_predictor(path: Path) -> TextPredictor:
     clf = load_checkpoint(path)
     if clf.kind == ULMFIT_KIND:
         return ULMFiTPredictor(clf)
+    if clf.kind == SUBWORD_KIND:
+        return SubwordPredictor(clf)
     if clf.kind not in CLASSIFIER_KINDS:
         raise CheckpointError(f"{path}: a {clf.kind} checkpoint, not a sentiment classifier")
     return Predictor(clf)

@@ -1,0 +1,122 @@
+"""The character n-gram classifier in the main pipeline: an entry of `train_subword` (`lstm_subword`), a `train`
+entry's classifier whose tokens also carry their character n-grams' vectors (`models.subword`, the zoo study
+`subword`), trained by stage train_subword@<name>, then scored by evaluate, registered and served like the others.
+
+Its checkpoint (kind `subword_classifier`) keeps the vocabulary's types and the n-gram list. A text to classify
+brings its own types: each new one gets its n-grams' rows (and navec's vector when the entry asks), as fastText
+builds an unseen word's vector, so `rnnlab predict` reads a misspelt or new word by what it is made of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from rnnlab.config import SECTIONS, ConfigError, ModelConfig, PositiveInt, TrainerConfig, Variant, load_section
+from rnnlab.models.subword import SubwordEmbedding, ngram_index, ngram_vocab
+from rnnlab.tasks.subword import SubwordConfig, build_subword_classifier, encode_types, unseen_vectors
+from rnnlab.tasks.ulmfit_entry import load_models as load_recurrent_models
+from rnnlab.tasks.ulmfit_entry import training_stage as recurrent_training_stage
+from rnnlab.training.checkpoint import KINDS, ModelKind
+from rnnlab.training.classification import fit
+from rnnlab.training.loop import TrainResult
+from rnnlab.training.resume import RunState
+from rnnlab.training.tracking import Tracker
+from rnnlab.text.vocab import Vocab
+
+KIND = "subword_classifier"
+
+
+@dataclass(frozen=True)
+class SubwordEntry:
+    """`train_subword.<name>`: the `train` entry it extends (with the main `trainer`) and its n-grams."""
+
+    model: str
+    ngram_low: PositiveInt
+    ngram_high: PositiveInt
+    min_count: PositiveInt  # an n-gram gets a vector when at least this many training tokens hold it
+    unseen_navec: bool  # types outside the vocabulary read navec's (fixed) vector where it has one
+
+    def study(self) -> SubwordConfig:
+        """The same settings as the zoo study's section (whose checks they pass)."""
+        return SubwordConfig((), self.model, Variant(), self.ngram_low, self.ngram_high, self.min_count,
+                             self.unseen_navec)
+
+
+SECTIONS["train_subword"] = dict[str, SubwordEntry]  # registered beside config.py's own sections
+SECTIONS["train_subword.*"] = SubwordEntry
+
+
+def load_models(path: str | Path) -> dict[str, Any]:
+    """Every classifier the pipeline trains, by name: `train`'s, `train_ulmfit`'s and `train_subword`'s."""
+    models, subword = load_recurrent_models(path), load_section(path, "train_subword")
+    if both := sorted(set(models) & set(subword)):
+        raise ConfigError(f"{path}: train_subword.{both[0]}: the name of another model too (names are the models' "
+                          "names: in metrics, the registry and `rnnlab predict`)")
+    return models | subword
+
+
+def training_stage(name: str, models: dict[str, Any]) -> str:
+    """The dvc.yaml stage that trains model `name`."""
+    if isinstance(models[name], SubwordEntry):
+        return f"train_subword@{name}"
+    return recurrent_training_stage(name, models)
+
+
+@dataclass(frozen=True)
+class SubwordClassifierModel:
+    """What rebuilds a checkpoint of kind subword_classifier (its types are the vocabulary's)."""
+
+    model: ModelConfig
+    entry: SubwordEntry
+    n_ngrams: int
+    width: int  # n-gram rows per type in the saved index
+
+
+def build_shell(cfg: SubwordClassifierModel, vocab_size: int, n_classes: int) -> nn.Module:
+    """The classifier's modules with the shapes of a saved one; its weights and buffers come from the checkpoint."""
+    model = KINDS["classifier"].build(cfg.model, vocab_size, n_classes)
+    index = torch.zeros(vocab_size, cfg.width, dtype=torch.long)
+    model.embedding = SubwordEmbedding(model.embedding, vocab_size, index, cfg.n_ngrams,
+                                       torch.zeros(vocab_size, cfg.model.embedding_dim),
+                                       torch.zeros(vocab_size, dtype=torch.bool))
+    return model
+
+
+KINDS[KIND] = ModelKind(SubwordClassifierModel, build_shell)
+
+
+def set_types(model: nn.Module, itos: Sequence[str], words: int, ngrams: dict[str, int], entry: SubwordEntry) -> None:
+    """Point the classifier's `SubwordEmbedding` at the type table `itos` (its first `words` are the vocabulary);
+    the trained word and n-gram vectors stay as they are."""
+    old = model.embedding
+    fixed, has = unseen_vectors(itos, words, old.word.embedding_dim, entry.unseen_navec and len(itos) > words)
+    new = SubwordEmbedding(old.word, words, ngram_index(itos, ngrams, entry.ngram_low, entry.ngram_high),
+                           len(ngrams), fixed, has)
+    new.ngrams = old.ngrams
+    model.embedding = new.to(old.index.device)
+
+
+def train_entry(entry: SubwordEntry, model_cfg: ModelConfig, trainer: TrainerConfig, vocab: Vocab,
+                frame: pd.DataFrame, classes: list[str], max_len: int, seed: int, tracker: Tracker,
+                state: RunState | None = None) -> tuple[nn.Module, SubwordClassifierModel, list[str], TrainResult]:
+    """Train the entry on the preprocessed corpus (tokens, label, split), early-stopped on validation.
+
+    Returns the model over the vocabulary's types (as saved), its rebuild config and its n-grams in row order.
+    """
+    cfg = entry.study()
+    data = encode_types(frame, vocab, classes, cfg, max_len)
+    model = build_subword_classifier(model_cfg, trainer, vocab, data, cfg, len(classes), tracker, seed)
+    result = fit(model, data.splits["train"], data.splits["val"], trainer, tracker, seed, state)
+    train_docs = frame.loc[frame["split"] == "train", "tokens"].str.split()
+    ngrams = ngram_vocab(train_docs, entry.ngram_low, entry.ngram_high, entry.min_count)  # encode_types' rows
+    model = model.cpu()
+    set_types(model, vocab.itos, len(vocab), ngrams, entry)
+    shell = SubwordClassifierModel(model_cfg, entry, len(ngrams), model.embedding.index.size(1))
+    return model, shell, list(ngrams), result

@@ -1,0 +1,70 @@
+"""Stage train_subword@<name>: a `train` entry's classifier with character n-gram vectors, from
+`train_subword.<name>` in params.yaml (the zoo study `subword`'s subwords arm, at the pipeline's seed)."""
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from rnnlab.config import load_section
+from rnnlab.data.datasets import class_names
+from rnnlab.data.files import sha256_file, write_json
+from rnnlab.models.classifier import count_parameters
+from rnnlab.process import run_stage
+from rnnlab.tasks.subword_entry import KIND, train_entry
+from rnnlab.text import lemmas  # noqa: F401  (the normalize choices preprocess.text is checked against)
+from rnnlab.text.tokenizer import load_stopwords
+from rnnlab.text.vocab import Vocab
+from rnnlab.training.checkpoint import Checkpoint, save_checkpoint
+from rnnlab.training.resume import StageState, fingerprint
+from rnnlab.training.tracking import mlflow_run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--name", required=True, help="model entry under `train_subword`")
+    parser.add_argument("--vocab", type=Path, required=True, help="featurize's vocabulary (the word vectors' rows)")
+    parser.add_argument("--preprocessed", type=Path, required=True, help="tokens, label, split")
+    parser.add_argument("--nltk-data", type=Path, required=True, help="the stopwords travel in the checkpoint")
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--run-record", type=Path, required=True, help="JSON: MLflow run id and epoch timings")
+    parser.add_argument("--state-dir", type=Path, required=True, help="resumable training state (outside DVC outs)")
+    args = parser.parse_args()
+
+    entry, seed = load_section(args.params, f"train_subword.{args.name}"), load_section(args.params, "seed")
+    trainer, models = load_section(args.params, "trainer"), load_section(args.params, "train")
+    if entry.model not in models:
+        raise ValueError(f"{args.params}: train_subword.{args.name}.model {entry.model!r} is not a `train` entry "
+                         f"({', '.join(models)})")
+    text, max_len = load_section(args.params, "preprocess.text"), load_section(args.params, "featurize.max_len")
+    torch.set_num_threads(trainer.num_threads)
+    frame = pd.read_csv(args.preprocessed, dtype=str, keep_default_na=False)
+    classes, vocab = class_names(frame), Vocab.load(args.vocab)
+    stopwords = sorted(load_stopwords(args.nltk_data, text.keep_negations))
+    stage = f"train_subword@{args.name}"
+    state = StageState(args.state_dir, stage, fingerprint(entry, models[entry.model], trainer, seed, text, max_len,
+                                                          stopwords, files=[args.preprocessed, args.vocab]))
+    run = state.run()
+    with mlflow_run(args.name, os.environ, stage=stage, run_id=run.run_id) as tracker:
+        tracker.set_tags({"data.preprocessed.sha256": sha256_file(args.preprocessed),
+                          "data.vocab.sha256": sha256_file(args.vocab)})
+        model, shell, ngrams, result = train_entry(entry, models[entry.model], trainer, vocab, frame, classes,
+                                                   max_len, seed, tracker, run)
+        meta = {
+            "name": args.name, "best_epoch": result.best_position, "n_parameters": count_parameters(model),
+            "val_macro_f1": result.best["val_macro_f1"], "history": result.history,
+            "preprocess": dataclasses.asdict(text), "max_len": max_len, "stopwords": stopwords, "ngrams": ngrams,
+        }
+        save_checkpoint(args.checkpoint, Checkpoint(KIND, shell, model, vocab, classes, meta))
+        tracker.log_artifact(args.checkpoint, "checkpoint")
+        write_json(args.run_record, {"stage": stage, "run_id": tracker.run_id, "timings": result.timings})
+    state.clear()
+    print(f"{args.name}: best epoch {result.best_position}, val macro-F1 {result.best['val_macro_f1']:.4f}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
