@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--rates", type=Path, required=True, help="stage ulmfit_rates' metrics: ULMFiT's rates")
     parser.add_argument("--bidirectional", type=Path, required=True,
                         help="stage ulmfit_bidirectional's metrics: forward, backward and their average")
+    parser.add_argument("--subword", type=Path, required=True,
+                        help="the zoo study's stage subword: character n-grams and decision offsets, over seeds")
     parser.add_argument("--test-metrics", type=Path, required=True, help="the main pipeline's metrics/test.json")
     parser.add_argument("--pretrain", type=Path, required=True, help="stage pretrain's metrics")
     parser.add_argument("--finetune", type=Path, required=True, help="stage finetune_lm's metrics")
@@ -113,6 +115,16 @@ def main() -> None:
     rates = read_json(args.rates)
     rates_rows = versus("learning rates", (f"one rate for every layer group, constant (step {concat})", steps[concat]),
                         (f"{rates['rates']['label']} (stage ulmfit_rates)", rates))
+    subword = read_json(args.subword)
+    chain = [(f"{subword['model']}, words (the zoo study's stage subword)", subword["words"]),
+             ("+ character n-gram vectors on every token's word vector", subword["subwords"]),
+             ("+ decision offsets fitted on validation macro-F1", subword["subwords_offsets"])]
+    subword_rows = [{"classifier": label, **spread(m),
+                     "change": "" if i == 0 else f"{m['test_macro_f1_mean'] - chain[i - 1][1]['test_macro_f1_mean']:+.4f}",
+                     "vs_tfidf": f"{m['test_macro_f1_mean'] - tfidf:+.4f}"} for i, (label, m) in enumerate(chain)]
+    strongest = max(m["test_macro_f1_mean"] for _, m in chain)
+    subword_verdict = (f"reaches the target ({target:.4f})" if strongest >= target else
+                       f"falls short of the target ({target:.4f}) by {target - strongest:.4f}")
     five = read_json(args.five_class)
     five_rows = [{"model": name, "test_weighted_f1": f"{value:.3f}"} for name, value in PUBLISHED.items()]
     five_rows.append({"model": "ULMFiT recipe (stage ulmfit_5class)",
@@ -149,6 +161,12 @@ def main() -> None:
         + f"{rates['rates']['decay']:g}, the head's peak {rates['rates']['lr']:g}) under a "
         + f"{rates['rates']['schedule'].replace('_', ' ')} schedule.\n\n"
         + markdown_table(rates_rows, ["learning rates", "test_macro_f1", "seeds", "change"]) + "\n"
+        + "## The best recurrent classifier: character n-grams and decision offsets\n\n"
+        + "Outside the recipe: the main pipeline's LSTM on lemmas and navec, then the same with character n-gram "
+        + "vectors (fastText's construction) and with per-class offsets on its logits fitted on validation macro-F1 "
+        + f"(`rnnlab.training.decision`), the zoo study's stage subword over its seeds. Its best row {subword_verdict}; "
+        + f"TF-IDF with offsets fitted the same way scores {subword['tfidf_offsets']['test_macro_f1']:.4f}.\n\n"
+        + markdown_table(subword_rows, ["classifier", "test_macro_f1", "seeds", "change", "vs_tfidf"]) + "\n"
         + "## The 5-class task\n\n"
         + f"The same recipe on RuSentiment's five labels ({', '.join(five['classes'])}), test weighted F1 on the "
         + f"official test file ({sum(five['rows']['test'].values()):,} posts), beside the published numbers.\n\n"
@@ -163,7 +181,8 @@ def main() -> None:
                                "five_class_test_weighted_f1": five["test_weighted_f1_mean"],
                                "last_state_pooling_test_macro_f1": pooling["test_macro_f1_mean"],
                                "layer_rates_test_macro_f1": rates["test_macro_f1_mean"],
-                               "backward_test_macro_f1": bidirectional["backward"]["test_macro_f1_mean"]})
+                               "backward_test_macro_f1": bidirectional["backward"]["test_macro_f1_mean"],
+                               "subword_offsets_test_macro_f1": subword["subwords_offsets"]["test_macro_f1_mean"]})
         tracker.log_artifact(args.report)
         tracker.log_artifact(args.figure)
     print(text)

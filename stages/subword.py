@@ -15,7 +15,7 @@ from rnnlab.data.datasets import class_names
 from rnnlab.data.files import atomic_path, write_json
 from rnnlab.process import run_stage
 from rnnlab.tasks.ablation import seed_row
-from rnnlab.tasks.subword import ARMS, encode_types, report, tfidf_rows, train_arm
+from rnnlab.tasks.subword import ARMS, OFFSETS, encode_types, report, tfidf_rows, train_arm
 from rnnlab.tasks.ulmfit import summary
 from rnnlab.tasks.zoo import variant_configs
 from rnnlab.text.features import load_features
@@ -57,7 +57,7 @@ def main() -> None:
     print(f"{len(data.types)} types ({len(vocab)} in the vocabulary), {data.n_ngrams} character n-grams")
     state = StageState(args.state_dir, STAGE, fingerprint(cfg, trainer, model_cfg, max_len,
                                                           files=[args.preprocessed, args.vocab, args.tensors]))
-    rows, records = {arm: [] for arm in ARMS}, []
+    rows, records = {arm + suffix: [] for arm in ARMS for suffix in ("", OFFSETS)}, []
     for run_seed in cfg.seeds:
         for arm in ARMS:
             run = state.run(f"{arm}_seed{run_seed}")
@@ -65,23 +65,27 @@ def main() -> None:
                 with mlflow_run(f"subword-{arm}-seed{run_seed}", os.environ, stage=STAGE, experiment="rnnlab-zoo",
                                 run_id=run.run_id) as tracker:
                     tracker.set_tags({"subword.arm": arm, "subword.model": cfg.model})
-                    result, test = train_arm(arm, model_cfg, trainer, vocab, words, data, cfg, classes, run_seed,
-                                             tracker, run)
-                    tracker.log_metrics({"test_macro_f1": test["macro_f1"], "test_accuracy": test["accuracy"]})
-                run.finish(tracker.run_id, {"row": seed_row(run_seed, result.best, result.best_position, test),
-                                            "timings": result.timings})
+                    result, test, adjusted, offsets = train_arm(arm, model_cfg, trainer, vocab, words, data, cfg,
+                                                                classes, run_seed, tracker, run)
+                    tracker.log_params({f"decision_offset.{c}": o for c, o in zip(classes, offsets)})
+                    tracker.log_metrics({"test_macro_f1": test["macro_f1"], "test_accuracy": test["accuracy"],
+                                         "test_macro_f1_offsets": adjusted["macro_f1"]})
+                row = seed_row(run_seed, result.best, result.best_position, test)
+                run.finish(tracker.run_id, {"row": row, "timings": result.timings, "offsets_row": {
+                    **seed_row(run_seed, result.best, result.best_position, adjusted), "offsets": offsets}})
             rows[arm].append(run.result["row"])
+            rows[arm + OFFSETS].append(run.result["offsets_row"])
             records.append({"arm": arm, "seed": run_seed, "run_id": run.run_id, "timings": run.result["timings"]})
             print(f"{arm} seed {run_seed}: test macro-F1 {rows[arm][-1]['test_macro_f1']:.4f}")
     metrics = {"model": cfg.model, "overrides": dataclasses.asdict(cfg.overrides), "types": len(data.types),
-               "vocabulary": len(vocab), "ngrams": data.n_ngrams, **{arm: summary(rows[arm]) for arm in ARMS},
+               "vocabulary": len(vocab), "ngrams": data.n_ngrams, **{key: summary(part) for key, part in rows.items()},
                **tfidf_rows(frame, tfidf, classes, seed)}
     write_json(args.metrics, metrics)
     with atomic_path(args.report) as tmp:
         tmp.write_text(report(metrics, TARGET_MARGIN), encoding="utf-8")
     write_json(args.run_record, {"stage": STAGE, "runs": records})
     state.clear()
-    for name in (*ARMS, "tfidf_words", "tfidf"):
+    for name in (*rows, "tfidf_words", "tfidf", "tfidf" + OFFSETS):
         mean = metrics[name].get("test_macro_f1_mean", metrics[name].get("test_macro_f1"))
         print(f"{name}: test macro-F1 {mean:.4f}")
 

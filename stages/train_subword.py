@@ -52,18 +52,20 @@ def main() -> None:
     with mlflow_run(args.name, os.environ, stage=stage, run_id=run.run_id) as tracker:
         tracker.set_tags({"data.preprocessed.sha256": sha256_file(args.preprocessed),
                           "data.vocab.sha256": sha256_file(args.vocab)})
-        model, shell, ngrams, result = train_entry(entry, models[entry.model], trainer, vocab, frame, classes,
-                                                   max_len, seed, tracker, run)
+        model, shell, ngrams, result, offsets = train_entry(entry, models[entry.model], trainer, vocab, frame,
+                                                            classes, max_len, seed, tracker, run)
         meta = {
             "name": args.name, "best_epoch": result.best_position, "n_parameters": count_parameters(model),
             "val_macro_f1": result.best["val_macro_f1"], "history": result.history,
             "preprocess": dataclasses.asdict(text), "max_len": max_len, "stopwords": stopwords, "ngrams": ngrams,
+            "decision_offsets": offsets,
         }
         save_checkpoint(args.checkpoint, Checkpoint(KIND, shell, model, vocab, classes, meta))
         tracker.log_artifact(args.checkpoint, "checkpoint")
         write_json(args.run_record, {"stage": stage, "run_id": tracker.run_id, "timings": result.timings})
     state.clear()
-    print(f"{args.name}: best epoch {result.best_position}, val macro-F1 {result.best['val_macro_f1']:.4f}")
+    print(f"{args.name}: best epoch {result.best_position}, val macro-F1 {result.best['val_macro_f1']:.4f}, "
+          f"decision offsets {offsets}")
 
 
 if __name__ == "__main__":

@@ -218,6 +218,8 @@ def write_report_inputs(folder, steps):
         "five.json": {**ulmfit_summary(0.6), "classes": ["negative", "neutral", "positive", "skip", "speech"],
                       "rows": {"test": {"negative": 2, "neutral": 3}}, "test_weighted_f1_mean": 0.7123,
                       "test_weighted_f1_std": 0.0045},
+        "subword.json": {"model": "lstm", "words": ulmfit_summary(0.675), "subwords": ulmfit_summary(0.70),
+                         "subwords_offsets": ulmfit_summary(0.73), "tfidf_offsets": {"test_macro_f1": 0.7161}},
         "test.json": {"tfidf": {"macro_f1": 0.7152}, "rnn": {"macro_f1": 0.698}},
         "pretrain.json": {"best_step": 2800, "train_tokens": 2358355, "vocab": 30000, "embedding_coverage": 0.88,
                           "val_perplexity": 153.8, "minutes": 37.6},
@@ -232,7 +234,7 @@ def write_report_inputs(folder, steps):
 def run_report(folder):
     args = ["--zoo-metrics", "zoo", "--surface-forms", "surface_forms.json", "--ablation", "ulmfit_ablation.json",
             "--recipe", "ulmfit.json", "--five-class", "five.json", "--pooling", "pooling.json",
-            "--rates", "rates.json", "--bidirectional", "bidirectional.json", "--test-metrics", "test.json",
+            "--rates", "rates.json", "--bidirectional", "bidirectional.json", "--subword", "subword.json", "--test-metrics", "test.json",
             "--pretrain", "pretrain.json",
             "--finetune", "finetune.json", "--report", "reports/pretraining.md", "--figure", "reports/ablation.png"]
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{folder / 'mlflow.db'}")
@@ -265,6 +267,11 @@ def test_the_report_tables_every_step_in_order_against_tfidf_and_the_target(tmp_
     assert "| one rate for every layer group, constant (step finetuned) | 0.6600 ± 0.0100 | 3 |  |" in rates
     assert "| rates (stage ulmfit_rates) | 0.6750 ± 0.0100 | 3 | +0.0150 |" in rates
     assert "/ 2.6, the head's peak 0.002" in rates
+    rates, subword = rates.split("## The best recurrent classifier")
+    assert "| lstm, words (the zoo study's stage subword) | 0.6750 ± 0.0100 | 3 |  | -0.0402 |" in subword
+    assert "| + character n-gram vectors on every token's word vector | 0.7000 ± 0.0100 | 3 | +0.0250 | -0.0152 |" in subword
+    assert "| + decision offsets fitted on validation macro-F1 | 0.7300 ± 0.0100 | 3 | +0.0300 | +0.0148 |" in subword
+    assert "Its best row reaches the target (0.7252)" in subword and "offsets fitted the same way scores 0.7161" in subword
     assert "| ULMFiT recipe (stage ulmfit_5class) | 0.7123 ± 0.0045 | 0.6000 ± 0.0100 |" in text
     assert "| logistic regression (corpus paper) | 0.688 |" in text and "official test file (5 posts)" in text
     assert (tmp_path / "reports" / "ablation.png").read_bytes()[:4] == b"\x89PNG"
@@ -275,6 +282,7 @@ def test_the_report_tables_every_step_in_order_against_tfidf_and_the_target(tmp_
     assert run.data.metrics["layer_rates_test_macro_f1"] == 0.675
     assert run.data.metrics["bidirectional_test_macro_f1"] == 0.655
     assert run.data.metrics["backward_test_macro_f1"] == 0.63
+    assert run.data.metrics["subword_offsets_test_macro_f1"] == 0.73
 
 
 def test_the_report_names_a_step_the_ablation_did_not_run(tmp_path):

@@ -127,13 +127,20 @@ def test_the_stage_trains_both_arms_at_every_seed_and_reports_them_beside_tfidf(
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((tmp_path / "subword.json").read_text())
     assert metrics["types"] == len(vocab) + 2 and metrics["vocabulary"] == len(vocab)
-    for arm in ("words", "subwords"):
+    for arm in ("words", "subwords", "words_offsets", "subwords_offsets"):
         assert [r["seed"] for r in metrics[arm]["seeds"]] == [1, 2]
         assert all(0 <= r["test_macro_f1"] <= 1 for r in metrics[arm]["seeds"])
+    for arm in ("words", "subwords"):  # one network, two decision rules: the same best epoch and validation score
+        for argmax, offsets in zip(metrics[arm]["seeds"], metrics[arm + "_offsets"]["seeds"], strict=True):
+            assert argmax["val_macro_f1"] == offsets["val_macro_f1"] and len(offsets["offsets"]) == 3
+            assert offsets["offsets"][0] == 0.0 and all(-3 <= o <= 3 for o in offsets["offsets"])
+    assert metrics["tfidf_offsets"]["C"] == metrics["tfidf"]["C"] and len(metrics["tfidf_offsets"]["offsets"]) == 3
     report = (tmp_path / "subword.md").read_text(encoding="utf-8")
-    assert f"{metrics['subwords']['test_macro_f1_mean']:.4f} ± {metrics['subwords']['test_macro_f1_std']:.4f}" in report
-    assert ("falls short of the target" in report) == (
-        metrics["subwords"]["test_macro_f1_mean"] < metrics["tfidf"]["test_macro_f1"] + 0.01)
+    for arm in ("subwords", "subwords_offsets"):
+        assert f"{metrics[arm]['test_macro_f1_mean']:.4f} ± {metrics[arm]['test_macro_f1_std']:.4f}" in report
+    assert ("falls short of the target" in report) == (max(
+        metrics["subwords"]["test_macro_f1_mean"], metrics["subwords_offsets"]["test_macro_f1_mean"]
+    ) < metrics["tfidf"]["test_macro_f1"] + 0.01)
     records = json.loads((tmp_path / "runs.json").read_text())["runs"]
     assert [(r["arm"], r["seed"]) for r in records] == [("words", 1), ("subwords", 1), ("words", 2), ("subwords", 2)]
     assert not (tmp_path / "state" / "subword").exists()
@@ -146,6 +153,10 @@ def test_the_stage_trains_both_arms_at_every_seed_and_reports_them_beside_tfidf(
     subwords = [r for r in runs if r.data.tags["subword.arm"] == "subwords"]
     assert all(r.data.params["subword.n_ngrams"] == str(metrics["ngrams"]) for r in subwords)
     assert all(r.data.metrics["subword_unseen_navec"] == 0.5 for r in subwords)  # "отличнейший" no, "классный" yes
+    offsets = {(r.data.tags["subword.arm"], r.data.params["seed"]): [
+        float(r.data.params[f"decision_offset.{c}"]) for c in classes] for r in runs}
+    assert offsets == {(arm, str(row["seed"])): row["offsets"] for arm in ("words", "subwords")
+                       for row in metrics[arm + "_offsets"]["seeds"]}
 
     params["train"]["lstm"]["embeddings"] = "scratch"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")

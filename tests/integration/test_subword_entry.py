@@ -20,9 +20,11 @@ from rnnlab.tasks.subword_entry import KIND, SubwordEntry, load_models, set_type
 from rnnlab.text.features import featurize
 from rnnlab.training.checkpoint import load_checkpoint
 from rnnlab.training.classification import predict_logits
+from rnnlab.training.decision import apply_offsets, fit_offsets
 from tests.integration.test_subword import ROOT, corpus
 
-ENTRY = {"model": "lstm", "ngram_low": 2, "ngram_high": 3, "min_count": 2, "unseen_navec": True}
+ENTRY = {"model": "lstm", "ngram_low": 2, "ngram_high": 3, "min_count": 2, "unseen_navec": True,
+         "decision": "macro_f1_offsets"}
 
 
 def write_params(folder, **trainer):
@@ -77,6 +79,9 @@ def test_the_stage_logs_its_run_and_clears_its_state(trained):
     mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
     run = mlflow.get_run(record["run_id"])
     assert run.data.params["subword.ngram_high"] == "3" and run.data.params["model.hidden_size"] == "8"
+    ckpt = load_checkpoint(folder / "lstm_subword.pt")
+    classes, offsets = ckpt.classes, ckpt.meta["decision_offsets"]
+    assert {c: float(run.data.params[f"decision_offset.{c}"]) for c in classes} == dict(zip(classes, offsets))
     assert "val_macro_f1" in run.data.metrics
 
 
@@ -90,8 +95,13 @@ def test_predict_scores_the_test_split_as_training_encoded_it_and_gives_new_word
     entry = ckpt.config.entry
     data = encode_types(frame, vocab, ckpt.classes, entry.study(), 10)
     set_types(ckpt.model, data.types.itos, len(vocab), predictor.ngrams, entry)
-    expected = predict_logits(ckpt.model, data.splits["test"], 16, "cpu").softmax(1)
-    assert torch.allclose(predictor.probabilities(test["tokens"].tolist()), expected, atol=1e-6)
+    # the offsets are the ones the stage's model fits on validation, and predict applies them
+    offsets = ckpt.meta["decision_offsets"]
+    assert offsets == fit_offsets(predict_logits(ckpt.model, data.splits["val"], 16, "cpu"), data.splits["val"].labels)
+    logits = predict_logits(ckpt.model, data.splits["test"], 16, "cpu")
+    probabilities = predictor.probabilities(test["tokens"].tolist())
+    assert torch.allclose(probabilities, apply_offsets(logits, offsets), atol=1e-6)
+    assert (offsets == [0.0, 0.0, 0.0]) == torch.allclose(probabilities, logits.softmax(1), atol=1e-6)
     # "отличнейший" and "классный" are outside the vocabulary: read by their n-grams (and navec), not as <unk>
     # as "щщщщ ъъъъ" is (no n-gram of theirs was trained, no navec vector)
     types = predictor.vocab([["отличнейший", "классный"]])
@@ -114,6 +124,10 @@ def test_a_bad_entry_is_refused_by_key(trained, tmp_path):
     proc = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode != 0
     assert "train_subword.lstm_subword.model 'transformer' is not a `train` entry" in proc.stderr
+    params["train_subword"]["lstm_subword"] = {**ENTRY, "decision": "threshold"}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"train_subword.lstm_subword.decision: 'threshold' is not one of"):
+        load_models(tmp_path / "params.yaml")
     del params["train_subword"]["lstm_subword"]["min_count"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ConfigError, match="min_count"):

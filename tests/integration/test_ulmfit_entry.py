@@ -20,6 +20,7 @@ from rnnlab.tasks.ulmfit import encode_target
 from rnnlab.tasks.ulmfit_entry import KIND, ULMFiTEntry, load_models, training_stage
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.classification import predict_logits
+from rnnlab.training.decision import apply_offsets, fit_offsets
 from rnnlab.training.tracking import MemoryTracker
 from tests.integration.test_ablation import ROOT
 from tests.integration.test_pretraining import MODEL, TEXT, corpus, labelled, stage
@@ -69,6 +70,12 @@ def test_the_stage_logs_its_run_and_clears_its_state(trained):
     assert "val_macro_f1" in run.data.metrics
 
 
+def run_params(folder):
+    """The MLflow params of the stage's run."""
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    return mlflow.get_run(json.loads((folder / "train_awd.json").read_text())["run_id"]).data.params
+
+
 def test_predict_reads_raw_text_as_the_language_model_did(trained):
     folder, lm = trained
     predictor = load_predictor(folder / "awd.pt")
@@ -77,7 +84,10 @@ def test_predict_reads_raw_text_as_the_language_model_did(trained):
     assert predictor.tokens(["Очень ХОРОШО"]) == [[BOS, "очень", "хорошо"]]
     ckpt = load_checkpoint(folder / "awd.pt")
     splits, _ = encode_target(labelled(), lm, 20)  # the texts as the stage encoded them
-    expected = predict_logits(ckpt.model, splits["test"], 16, "cpu").softmax(1)
+    offsets = ckpt.meta["decision_offsets"]  # params.yaml's awd: offsets fitted on validation, applied by predict
+    assert offsets == fit_offsets(predict_logits(ckpt.model, splits["val"], 16, "cpu"), splits["val"].labels)
+    assert run_params(folder)["decision_offset.positive"] == str(offsets[-1])
+    expected = apply_offsets(predict_logits(ckpt.model, splits["test"], 16, "cpu"), offsets)
     assert torch.allclose(predictor.probabilities(test["text"].tolist()), expected, atol=1e-6)
     accuracy = (expected.argmax(1) == splits["test"].labels).float().mean().item()
     assert accuracy > 0.6  # the label's words decide it: a trained classifier reads them

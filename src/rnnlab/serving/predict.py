@@ -11,17 +11,18 @@ import pandas as pd
 import torch
 
 from rnnlab.config import TextConfig, from_dict
+from rnnlab.models.subword import type_vocab
 from rnnlab.tasks.pretraining import BOS
 from rnnlab.tasks.subword_entry import KIND as SUBWORD_KIND
 from rnnlab.tasks.subword_entry import set_types
 from rnnlab.tasks.ulmfit_entry import KIND as ULMFIT_KIND
-from rnnlab.models.subword import type_vocab
 from rnnlab.text.batching import encode_split
-from rnnlab.text.vocab import Vocab
 from rnnlab.text.preprocessing import preprocess_texts
+from rnnlab.text.vocab import Vocab
 from rnnlab.training.attention import CLASSIFIER_KINDS
 from rnnlab.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_payload
 from rnnlab.training.classification import predict_logits
+from rnnlab.training.decision import apply_offsets
 
 BEST = "best"  # `--model best`: the trained model with the highest validation macro-F1
 LABEL = "label"
@@ -67,13 +68,15 @@ class Predictor(TextPredictor):
         self.clf, self.batch_size = clf, batch_size
 
     def probabilities(self, texts: Sequence[str]) -> torch.Tensor:
-        """(N, C) softmax probabilities; an empty or unknown-word text is read as one <unk>."""
+        """(N, C) softmax probabilities, after the checkpoint's decision offsets where it has them
+        (`training.decision`); an empty or unknown-word text is read as one <unk>."""
         if not texts:
             return torch.empty(0, len(self.classes))
         docs = self.tokens(texts)
         split = encode_split(docs, [0] * len(texts), self.vocab(docs), self.clf.meta["max_len"])
         device = next(self.clf.model.parameters()).device
-        return predict_logits(self.clf.model, split, self.batch_size, device).softmax(1)  # (N, C)
+        logits = predict_logits(self.clf.model, split, self.batch_size, device)  # (N, C)
+        return apply_offsets(logits, self.clf.meta.get("decision_offsets"))
 
     def vocab(self, docs: Sequence[Sequence[str]]) -> Vocab:
         """The token ids the model reads `docs` (tokenized texts) with."""

@@ -24,7 +24,8 @@ from rnnlab.tasks.subword import SubwordConfig, build_subword_classifier, encode
 from rnnlab.tasks.ulmfit_entry import load_models as load_recurrent_models
 from rnnlab.tasks.ulmfit_entry import training_stage as recurrent_training_stage
 from rnnlab.training.checkpoint import KINDS, ModelKind
-from rnnlab.training.classification import fit
+from rnnlab.training.classification import fit, predict_logits
+from rnnlab.training.decision import Decision, fit_offsets
 from rnnlab.training.loop import TrainResult
 from rnnlab.training.resume import RunState
 from rnnlab.training.tracking import Tracker
@@ -42,6 +43,7 @@ class SubwordEntry:
     ngram_high: PositiveInt
     min_count: PositiveInt  # an n-gram gets a vector when at least this many training tokens hold it
     unseen_navec: bool  # types outside the vocabulary read navec's (fixed) vector where it has one
+    decision: Decision  # argmax, or per-class offsets fitted on validation macro-F1 (`training.decision`)
 
     def study(self) -> SubwordConfig:
         """The same settings as the zoo study's section (whose checks they pass)."""
@@ -105,18 +107,26 @@ def set_types(model: nn.Module, itos: Sequence[str], words: int, ngrams: dict[st
 
 def train_entry(entry: SubwordEntry, model_cfg: ModelConfig, trainer: TrainerConfig, vocab: Vocab,
                 frame: pd.DataFrame, classes: list[str], max_len: int, seed: int, tracker: Tracker,
-                state: RunState | None = None) -> tuple[nn.Module, SubwordClassifierModel, list[str], TrainResult]:
+                state: RunState | None = None
+                ) -> tuple[nn.Module, SubwordClassifierModel, list[str], TrainResult, list[float] | None]:
     """Train the entry on the preprocessed corpus (tokens, label, split), early-stopped on validation.
 
-    Returns the model over the vocabulary's types (as saved), its rebuild config and its n-grams in row order.
+    Returns the model over the vocabulary's types (as saved), its rebuild config, its n-grams in row order and its
+    decision offsets (None for argmax).
     """
     cfg = entry.study()
     data = encode_types(frame, vocab, classes, cfg, max_len)
     model = build_subword_classifier(model_cfg, trainer, vocab, data, cfg, len(classes), tracker, seed)
     result = fit(model, data.splits["train"], data.splits["val"], trainer, tracker, seed, state)
+    offsets = None
+    if entry.decision == "macro_f1_offsets":
+        val = data.splits["val"]
+        offsets = fit_offsets(predict_logits(model, val, trainer.batch_size * 4, next(model.parameters()).device),
+                              val.labels)
+        tracker.log_params({f"decision_offset.{c}": o for c, o in zip(classes, offsets)})
     train_docs = frame.loc[frame["split"] == "train", "tokens"].str.split()
     ngrams = ngram_vocab(train_docs, entry.ngram_low, entry.ngram_high, entry.min_count)  # encode_types' rows
     model = model.cpu()
     set_types(model, vocab.itos, len(vocab), ngrams, entry)
     shell = SubwordClassifierModel(model_cfg, entry, len(ngrams), model.embedding.index.size(1))
-    return model, shell, list(ngrams), result
+    return model, shell, list(ngrams), result, offsets

@@ -23,6 +23,8 @@ from rnnlab.models.classifier import count_parameters
 from rnnlab.tasks.pretraining import AWDConfig
 from rnnlab.tasks.ulmfit import encode_target, train_awd_classifier
 from rnnlab.training.checkpoint import KINDS, Checkpoint, ModelKind, load_checkpoint
+from rnnlab.training.classification import predict_logits
+from rnnlab.training.decision import Decision, fit_offsets
 from rnnlab.training.loop import TrainResult
 from rnnlab.training.resume import RunState
 from rnnlab.training.tracking import Tracker
@@ -43,6 +45,7 @@ class ULMFiTEntry:
     head_dropout: Dropout
     freeze_embedding: bool  # keep the language model's word vectors as they are
     gradual_unfreezing: bool  # epoch 1 the head alone, then one more layer group each epoch
+    decision: Decision  # argmax, or per-class offsets fitted on validation macro-F1 (`training.decision`)
     trainer: TrainerConfig  # its own: the recurrent classifiers share the `trainer` section
 
 
@@ -92,11 +95,17 @@ def train_entry(name: str, entry: ULMFiTEntry, lm_path: Path, prepared: Path, se
     splits, classes = encode_target(frame, lm, entry.max_len)
     tracker.log_params({"seed": seed, **flatten(entry, "model."), **flatten(lm.config, "lm.")})
     model, result, _ = train_awd_classifier(lm, splits, classes, entry, seed, tracker, state)
+    offsets = None
+    if entry.decision == "macro_f1_offsets":
+        val = splits["val"]
+        offsets = fit_offsets(predict_logits(model, val, entry.trainer.batch_size * 4, next(model.parameters()).device),
+                              val.labels)
+        tracker.log_params({f"decision_offset.{c}": o for c, o in zip(classes, offsets)})
     meta = {
         "name": name, "best_epoch": result.best_position, "n_parameters": count_parameters(model),
         "val_macro_f1": result.best["val_macro_f1"], "history": result.history,
         # what `rnnlab predict` reads a raw text with: the language model's surface forms, after xxbos
-        "preprocess": lm.meta["text"], "max_len": entry.max_len, "stopwords": [],
+        "preprocess": lm.meta["text"], "max_len": entry.max_len, "stopwords": [], "decision_offsets": offsets,
     }
     return Checkpoint(KIND, AWDClassifierModel(lm.config, entry), model.cpu(), lm.vocab, classes, meta), result
 
