@@ -5,6 +5,8 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PORT ?= 5000
 REF ?= main
+# `make all`: the budgets of params.yaml (cpu, sized for 2 cores), or profiles/$(PROFILE).yaml's as an experiment
+PROFILE ?= cpu
 UI_PID := .rnnlab/ui.pid
 # what `make run` reproduces (dvc repro targets; empty: the main pipeline, dvc.yaml)
 STAGES ?=
@@ -53,9 +55,13 @@ run: setup  ## restore what the team's DVC remote holds (if one is set), then re
 	rnnlab remote restore --on-error $(REMOTE_ERROR)
 	dvc repro $(STAGES)
 
-all: setup  ## `make run`, then every study (studies/*/dvc.yaml: zoo, search, character tasks), their runs on Ray
+all: setup  ## `make run`, then every study (studies/*/dvc.yaml); PROFILE=gpu: profiles/gpu.yaml's budgets, as a DVC experiment
 	rnnlab remote restore --on-error $(REMOTE_ERROR)
+ifeq ($(PROFILE),cpu)
 	dvc repro --all-pipelines
+else
+	rnnlab profile profiles/$(PROFILE).yaml
+endif
 
 push: setup  ## publish the outputs and DVC's run-cache to the team's remote
 	rnnlab remote push

@@ -11,7 +11,6 @@ from rnnlab.data.files import read_json, write_json
 from rnnlab.process import run_stage
 from rnnlab.serving.predict import load_predictor
 from rnnlab.tasks.subword_entry import SubwordEntry, load_models, training_stage
-from rnnlab.tasks.ulmfit_entry import ULMFiTEntry
 from rnnlab.training.attention import classifier_kind
 from rnnlab.text.features import load_features
 from rnnlab.training.checkpoint import load_checkpoint
@@ -29,7 +28,7 @@ def main() -> None:
     parser.add_argument("--tensors", type=Path, required=True)
     parser.add_argument("--preprocessed", type=Path, required=True)
     parser.add_argument("--prepared", type=Path, required=True,
-                        help="raw test texts, for models that read them (ULMFiT's, the n-gram one's)")
+                        help="raw test texts, for models that read them (the n-gram classifier's)")
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--reports", type=Path, required=True)
     parser.add_argument("--runs", type=Path, required=True, help="folder of run records: the MLflow runs to log into")
@@ -46,7 +45,7 @@ def main() -> None:
         raise ValueError(f"{args.prepared}: its test rows are not those of {args.tensors} (rerun `dvc repro`)")
     results = []
     for name, path in checkpoints.items():
-        if isinstance(models[name], (ULMFiTEntry, SubwordEntry)):  # reads the raw text its own way
+        if isinstance(models[name], SubwordEntry):  # reads the raw text its own way
             predictor = load_predictor(path)
             if predictor.classes != classes:
                 raise ValueError(f"{path}: classes {predictor.classes}, the test split's are {classes}")

@@ -44,7 +44,6 @@ def main() -> None:
         ckpt, result = finetune(pretrained, texts, corpus.val_share, cfg, tracker, seed, run)
         save_checkpoint(args.checkpoint, ckpt)
         metrics = {k: v for k, v in ckpt.meta.items() if k != "text"}
-        metrics["minutes"] = sum(t["seconds"] for t in result.timings) / 60
         write_json(args.metrics, metrics)
         write_json(args.history, result.history)
         tracker.log_metrics({"best_val_perplexity": metrics["val_perplexity"]})

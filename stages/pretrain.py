@@ -42,8 +42,7 @@ def main() -> None:
                             **flatten(model, "model."), **flatten(cfg)})
         ckpt, result = pretrain(documents, text, vocab, model, cfg, tracker, seed, run)
         save_checkpoint(args.checkpoint, ckpt)
-        metrics = {"vocab": len(ckpt.vocab), **{k: v for k, v in ckpt.meta.items() if k != "text"},
-                   "minutes": sum(t["seconds"] for t in result.timings) / 60}
+        metrics = {"vocab": len(ckpt.vocab), **{k: v for k, v in ckpt.meta.items() if k != "text"}}
         write_json(args.metrics, metrics)
         write_json(args.history, result.history)
         tracker.log_metrics({"best_val_perplexity": metrics["val_perplexity"]})

@@ -138,9 +138,9 @@ def main() -> None:
         f"\"{best['step']}\" ({best['_mean']:.4f}), {verdict}.\n\n"
         f"The language model: an AWD-LSTM pretrained for {pretrain['best_step']:,} steps on "
         f"{pretrain['train_tokens']:,} tokens (vocabulary {pretrain['vocab']:,}, navec covers "
-        f"{pretrain['embedding_coverage']:.1%} of it) in {pretrain['minutes']:.1f} min, validation perplexity "
+        f"{pretrain['embedding_coverage']:.1%} of it), validation perplexity "
         f"{pretrain['val_perplexity']:.1f}; fine-tuned on the target's {finetune['finetune_tokens']:,} training "
-        f"tokens in {finetune['minutes']:.1f} min, its perplexity there {finetune['val_perplexity_before']:.1f} -> "
+        f"tokens, its perplexity there {finetune['val_perplexity_before']:.1f} -> "
         f"{finetune['val_perplexity']:.1f}. Every ULMFiT row pools "
         "[last, max, mean] (concat pooling) and freezes the embedding.\n\n"
         + markdown_table(rows, COLUMNS)

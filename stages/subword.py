@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from rnnlab.config import load_section
+from rnnlab.config import load_section, require_entry
 from rnnlab.data.datasets import class_names
 from rnnlab.data.files import atomic_path, write_json
 from rnnlab.process import run_stage
@@ -40,10 +40,9 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg, trainer = load_section(args.params, "subword"), load_section(args.params, "trainer")
-    models, max_len = load_section(args.params, "train"), load_section(args.params, "featurize.max_len")
-    if cfg.model not in models:
-        raise ValueError(f"{args.params}: subword.model {cfg.model!r} is not a `train` entry ({', '.join(models)})")
-    model_cfg, trainer = variant_configs(models[cfg.model], trainer, cfg.overrides, "subword.overrides")
+    require_entry(args.params, "train", cfg.model, "subword.model")
+    base, max_len = load_section(args.params, f"train.{cfg.model}"), load_section(args.params, "featurize.max_len")
+    model_cfg, trainer = variant_configs(base, trainer, cfg.overrides, "subword.overrides")
     torch.set_num_threads(trainer.num_threads)
     tfidf, seed = load_section(args.params, "tfidf"), load_section(args.params, "seed")
     frame = pd.read_csv(args.preprocessed, dtype=str, keep_default_na=False)

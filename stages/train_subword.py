@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from rnnlab.config import load_section
+from rnnlab.config import load_section, require_entry
 from rnnlab.data.datasets import class_names
 from rnnlab.data.files import sha256_file, write_json
 from rnnlab.models.classifier import count_parameters
@@ -36,23 +36,22 @@ def main() -> None:
     args = parser.parse_args()
 
     entry, seed = load_section(args.params, f"train_subword.{args.name}"), load_section(args.params, "seed")
-    trainer, models = load_section(args.params, "trainer"), load_section(args.params, "train")
-    if entry.model not in models:
-        raise ValueError(f"{args.params}: train_subword.{args.name}.model {entry.model!r} is not a `train` entry "
-                         f"({', '.join(models)})")
+    # only the `train` entry it extends: an edit of another entry does not retrain it
+    require_entry(args.params, "train", entry.model, f"train_subword.{args.name}.model")
+    trainer, model_cfg = load_section(args.params, "trainer"), load_section(args.params, f"train.{entry.model}")
     text, max_len = load_section(args.params, "preprocess.text"), load_section(args.params, "featurize.max_len")
     torch.set_num_threads(trainer.num_threads)
     frame = pd.read_csv(args.preprocessed, dtype=str, keep_default_na=False)
     classes, vocab = class_names(frame), Vocab.load(args.vocab)
     stopwords = sorted(load_stopwords(args.nltk_data, text.keep_negations))
     stage = f"train_subword@{args.name}"
-    state = StageState(args.state_dir, stage, fingerprint(entry, models[entry.model], trainer, seed, text, max_len,
+    state = StageState(args.state_dir, stage, fingerprint(entry, model_cfg, trainer, seed, text, max_len,
                                                           stopwords, files=[args.preprocessed, args.vocab]))
     run = state.run()
     with mlflow_run(args.name, os.environ, stage=stage, run_id=run.run_id) as tracker:
         tracker.set_tags({"data.preprocessed.sha256": sha256_file(args.preprocessed),
                           "data.vocab.sha256": sha256_file(args.vocab)})
-        model, shell, ngrams, result, offsets = train_entry(entry, models[entry.model], trainer, vocab, frame,
+        model, shell, ngrams, result, offsets = train_entry(entry, model_cfg, trainer, vocab, frame,
                                                             classes, max_len, seed, tracker, run)
         meta = {
             "name": args.name, "best_epoch": result.best_position, "n_parameters": count_parameters(model),

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from rnnlab.cluster import ray_session, run_resources
-from rnnlab.config import flatten, load_section
+from rnnlab.config import flatten, load_section, require_entry
 from rnnlab.data.files import atomic_path, read_json, write_json
 from rnnlab.process import run_stage
 from rnnlab.tasks.tune import METRIC, fragment_yaml, report_text, search, split_trial
@@ -39,7 +39,8 @@ def main() -> None:
 
     began = time.perf_counter()
     cfg, cluster, seed = load_section(args.params, "tune"), load_section(args.params, "cluster"), load_section(args.params, "seed")
-    trainer, models = load_section(args.params, "trainer"), load_section(args.params, "train")
+    require_entry(args.params, "train", cfg.model, "tune.model")
+    trainer, base = load_section(args.params, "trainer"), load_section(args.params, f"train.{cfg.model}")
     torch.set_num_threads(trainer.num_threads)  # as the trials did: the retrained chosen trial scores the same
     splits, classes = load_features(args.tensors)
     itos = list(Vocab.load(args.vocab).itos)
@@ -48,10 +49,10 @@ def main() -> None:
         children = ChildRuns(parent)
         with ray_session(cluster, os.environ) as resources, tempfile.TemporaryDirectory() as storage:
             need = run_resources(trainer.device, trainer.num_threads, cluster, resources)
-            rows = search(cfg, models[cfg.model], trainer, splits, itos, len(classes), seed, children, need, storage)
+            rows = search(cfg, base, trainer, splits, itos, len(classes), seed, children, need, storage)
         chosen = max(rows, key=lambda r: r[METRIC])
-        overrides = split_trial({k: chosen[k] for k in cfg.space}, models[cfg.model])
-        model_cfg, trainer_cfg = variant_configs(models[cfg.model], trainer, overrides, "tune: the chosen trial")
+        overrides = split_trial({k: chosen[k] for k in cfg.space}, base)
+        model_cfg, trainer_cfg = variant_configs(base, trainer, overrides, "tune: the chosen trial")
         tracker = children.tracker(children.start("chosen, retrained", {"tune.trial": chosen["trial"]}))
         model, result = train_classifier(model_cfg, trainer_cfg, itos, splits, len(classes), tracker, seed)
         predicted = predict_logits(model, splits["test"], 512, resolve_device(trainer.device)).argmax(1).tolist()
@@ -65,8 +66,8 @@ def main() -> None:
                               "stopped_by_patience": ended.count("stopped by patience"), "best_trial": chosen["trial"],
                               **scores})
     today = read_json(args.test_metrics)
-    reference = {name: {METRIC: max(h[METRIC] for h in read_json(args.history / f"{name}.json")),
-                        "test_macro_f1": today[name]["macro_f1"]} for name in models}
+    reference = {path.stem: {METRIC: max(h[METRIC] for h in read_json(path)),  # every main model with a history
+                             "test_macro_f1": today[path.stem]["macro_f1"]} for path in sorted(args.history.glob("*.json"))}
     plot_trials([r[METRIC] for r in rows], args.figure, {f"train@{n} (val)": r[METRIC] for n, r in reference.items()})
     fragment = {"train": {cfg.model: overrides.model}, "trainer": overrides.trainer}
     with atomic_path(args.best) as tmp:

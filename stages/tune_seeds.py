@@ -34,12 +34,12 @@ def main() -> None:
     args = parser.parse_args()
 
     fragment = read_params(args.best)
-    models, trainer = load_section(args.params, "train"), load_section(args.params, "trainer")
-    if set(fragment) != {"train", "trainer"} or len(fragment["train"]) != 1 or \
-            next(iter(fragment["train"])) not in models:
-        raise ConfigError(f"{args.best}: expected train: {{<one of {', '.join(models)}>: ...}} and trainer: ...")
-    (name, overrides), = fragment["train"].items()
-    model_cfg, trainer_cfg = variant_configs(models[name], trainer, Variant(overrides, fragment["trainer"]),
+    model = load_section(args.params, "tune.model")
+    base, trainer = load_section(args.params, f"train.{model}"), load_section(args.params, "trainer")
+    if set(fragment) != {"train", "trainer"} or list(fragment["train"]) != [model]:
+        raise ConfigError(f"{args.best}: expected train: {{{model}: ...}} (tune.model) and trainer: ...")
+    overrides = fragment["train"][model]
+    model_cfg, trainer_cfg = variant_configs(base, trainer, Variant(overrides, fragment["trainer"]),
                                              str(args.best))
     seeds = load_section(args.params, "zoo.seeds")
     if not seeds:
@@ -55,9 +55,9 @@ def main() -> None:
         if run.result is None:  # else finished by an earlier, interrupted attempt
             with mlflow_run(f"chosen-seed{seed}", os.environ, stage="tune_seeds", experiment="rnnlab-tune",
                             run_id=run.run_id) as tracker:
-                tracker.log_params({"seed": seed, "model": name})
-                model, result = train_classifier(model_cfg, trainer_cfg, itos, splits, len(classes), tracker, seed, run)
-                logits = predict_logits(model, splits["test"], 512, resolve_device(trainer_cfg.device))
+                tracker.log_params({"seed": seed, "model": model})
+                classifier, result = train_classifier(model_cfg, trainer_cfg, itos, splits, len(classes), tracker, seed, run)
+                logits = predict_logits(classifier, splits["test"], 512, resolve_device(trainer_cfg.device))
                 test = score(splits["test"].labels.tolist(), logits.argmax(1).tolist(), classes)
                 tracker.log_metrics({"test_macro_f1": test["macro_f1"], "test_accuracy": test["accuracy"]})
             row = {"seed": seed, "best_epoch": result.best_position, "val_macro_f1": result.best["val_macro_f1"],
@@ -67,7 +67,7 @@ def main() -> None:
         records.append({"seed": seed, "run_id": run.run_id, "timings": run.result["timings"]})
         print(f"seed {seed}: test macro-F1 {rows[-1]['test_macro_f1']:.4f}")
     f1 = [r["test_macro_f1"] for r in rows]
-    metrics = {"model": name, "config": {**flatten(model_cfg, "model."), **flatten(trainer_cfg, "trainer.")},
+    metrics = {"model": model, "config": {**flatten(model_cfg, "model."), **flatten(trainer_cfg, "trainer.")},
                "test_macro_f1_mean": statistics.fmean(f1),
                "test_macro_f1_std": statistics.stdev(f1) if len(f1) > 1 else 0.0, "seeds": rows}
     write_json(args.metrics, metrics)

@@ -19,6 +19,7 @@ import torch
 
 from rnnlab.data.files import atomic_path
 from rnnlab.process import die_with_parent, raise_on_signals, stop_group
+from rnnlab.profiles import experiment_command
 from rnnlab.models.attention import ATTENTION
 from rnnlab.serving.outputs import model_checkpoint, pipeline_models
 from rnnlab.serving.predict import BEST, LABEL, Predictor, best_model, format_rows, load_predictor, read_texts
@@ -225,6 +226,15 @@ def remote_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def profile_command(args: argparse.Namespace) -> int:
+    """`dvc exp run --all-pipelines` with the profile's params (its exit status)."""
+    command = experiment_command(args.profile, args.params)
+    if args.dry:
+        print(" ".join(command))
+        return 0
+    return subprocess.run(command, check=False).returncode
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="rnnlab", description="Recurrent text classifiers: use the results.")
@@ -234,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("predict", help="classify raw texts with a trained sentiment model")
     cmd.add_argument("texts", nargs="*", help="texts to classify")
     cmd.add_argument("--model", default=BEST,
-                     help="a model of the pipeline (train@, train_ulmfit@ or train_subword@<name> in dvc.lock, or tfidf), "
+                     help="a model of the pipeline (train@ or train_subword@<name> in dvc.lock, or tfidf), "
                           "or `best` (by validation)")
     cmd.add_argument("--checkpoint", type=Path, help="a model file: a classifier checkpoint or the tfidf .pkl")
     cmd.add_argument("--input", type=Path, help="a CSV file of texts instead of arguments")
@@ -295,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--port", type=int, default=5000)
     cmd.add_argument("--pid-file", **pid_file)
     cmd.set_defaults(func=ui_command)
+    cmd = commands.add_parser("profile", help="run every pipeline with a budget profile's params, as a DVC experiment")
+    cmd.add_argument("profile", type=Path, help="a profile file: `dotted.params.key: value` lines (profiles/gpu.yaml)")
+    cmd.add_argument("--params", type=Path, default=Path("params.yaml"))
+    cmd.add_argument("--dry", action="store_true", help="print the dvc command instead of running it")
+    cmd.set_defaults(func=profile_command)
+
     cmd = commands.add_parser("ui-stop", help="stop the UI started by `rnnlab ui` (from another shell)")
     cmd.add_argument("--pid-file", **pid_file)
     cmd.set_defaults(func=ui_stop_command)

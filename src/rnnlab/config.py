@@ -374,13 +374,27 @@ def read_params(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def require_entry(path: str | Path, section: str, name: str, where: str) -> None:
+    """Fail naming the key `where` unless `name` is an entry of the mapping `section` (`train.<name>`)."""
+    entries = read_params(path).get(section)
+    if not isinstance(entries, dict) or name not in entries:
+        raise ConfigError(f"{path}: {where} {name!r} is not a `{section}` entry ({', '.join(entries or [])})")
+
+
 def section_type(key: str) -> Any:
-    """What params key `key` loads into, from SECTIONS."""
+    """What params key `key` loads into, from SECTIONS (a field of a registered section: that field's type)."""
     if key in SECTIONS:
         return SECTIONS[key]
-    wildcard = key.rsplit(".", 1)[0] + ".*"
-    if "." in key and wildcard in SECTIONS:
-        return SECTIONS[wildcard]
+    parent, _, field = key.rpartition(".")
+    if parent and parent + ".*" in SECTIONS:
+        return SECTIONS[parent + ".*"]
+    if parent:
+        try:
+            outer = section_type(parent)
+        except KeyError:
+            outer = None
+        if dataclasses.is_dataclass(outer) and field in (hints := typing.get_type_hints(outer, include_extras=True)):
+            return hints[field]
     raise KeyError(f"no config registered for params key '{key}'")
 
 

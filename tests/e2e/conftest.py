@@ -92,14 +92,13 @@ def mirror() -> Path:
 
 def tiny_params(epochs: int, model: dict | None = None, **overrides) -> dict:
     """params overrides for the tiny pipeline: the CSV `write_tiny_corpus` writes at corpus/tiny.csv, the
-    three recurrent models at TINY_MODEL size (with `model`'s changes), no ULMFiT or n-gram classifier, one torch
+    three recurrent models at TINY_MODEL size (with `model`'s changes), no n-gram classifier, one torch
     thread, `epochs` epochs."""
     return {
         "download.corpora": ["nltk_stopwords"], "prepare.corpus": "local_csv", "prepare.local_csv.path": "corpus/tiny.csv",
         "tfidf.char_ngrams": False, "tfidf.C": [1.0], "tfidf.min_df": 1, "featurize.min_freq": 1,
         "trainer.epochs": epochs, "trainer.batch_size": 16, "trainer.num_threads": 1,
         **{f"train.{m}": base_model(cell=m, **(TINY_MODEL | (model or {}))) for m in MODELS},
-        "train_ulmfit": {},  # ULMFiT's classifier needs the pretraining study's language model (its own tests)
         "train_subword": {},  # the n-gram classifier: tests/integration/test_subword_entry.py, the RuSentiment profile
         **overrides,
     }

@@ -22,7 +22,6 @@ def test_fast_profile_on_rusentiment(tmp_path, mirror):
         "trainer.epochs": 2,
         "trainer.num_threads": 1,
         **{f"train.{m}": base_model(cell=m, **SMALL_MODEL) for m in ("rnn", "lstm", "gru")},
-        "train_ulmfit": {},  # ULMFiT's classifier needs the pretraining study's language model
         "train_subword.lstm_subword.unseen_navec": False,  # the small lstm learns its word vectors from scratch
     }
     repo = make_repo(tmp_path, overrides)

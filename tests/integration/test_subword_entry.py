@@ -135,12 +135,12 @@ def test_a_bad_entry_is_refused_by_key(trained, tmp_path):
     assert not (tmp_path / "x.pt").exists()
 
 
-def test_three_sections_share_one_namespace_of_models(trained, tmp_path):
+def test_two_sections_share_one_namespace_of_models(trained, tmp_path):
     folder, _ = trained
     models = load_models(folder / "params.yaml")
-    assert isinstance(models["lstm_subword"], SubwordEntry) and {"rnn", "lstm", "gru", "awd"} < set(models)
+    assert isinstance(models["lstm_subword"], SubwordEntry) and {"rnn", "lstm", "gru"} < set(models)
     assert training_stage("lstm_subword", models) == "train_subword@lstm_subword"
-    assert training_stage("awd", models) == "train_ulmfit@awd" and training_stage("gru", models) == "train@gru"
+    assert training_stage("gru", models) == "train@gru"
     params = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))
     params["train_subword"]["gru"] = ENTRY
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")

@@ -30,7 +30,6 @@ import rnnlab.tasks.pretraining  # noqa: F401
 import rnnlab.tasks.probe  # noqa: F401
 import rnnlab.tasks.tagger  # noqa: F401
 import rnnlab.tasks.ulmfit  # noqa: F401
-import rnnlab.tasks.ulmfit_entry  # noqa: F401
 import rnnlab.tasks.ulmfit_rates  # noqa: F401
 import rnnlab.text.lemmas  # noqa: F401
 from rnnlab.config import SECTIONS, ConfigError, ModelConfig, Variant, flatten, load_section, read_params
@@ -146,11 +145,8 @@ def section_of(key: str) -> str:
     parts = key.split(".")
     for n in range(len(parts), 0, -1):
         candidate = ".".join(parts[:n])
-        try:
-            config.section_type(candidate)
+        if candidate in config.SECTIONS or ".".join(parts[:n - 1] + ["*"]) in config.SECTIONS:
             return candidate
-        except KeyError:
-            continue
     raise KeyError(key)
 
 
@@ -165,6 +161,17 @@ def test_out_of_range_value_fails_naming_its_key(tmp_path, key, value):
     message = str(err.value)
     assert str(path) in message
     assert key.rsplit(".", 1)[0] in message and (last in message or "[" in message), message
+
+
+def test_a_field_of_a_section_loads_with_the_fields_type_and_checks(tmp_path):
+    """`load_section(path, "tune.model")`: a stage that needs one field depends on that key alone."""
+    assert load_section(REPO_PARAMS, "tune.model") == get(REPO, "tune.model")
+    data = copy.deepcopy(REPO)
+    data["zoo"]["seeds"] = [1, -2]
+    with pytest.raises(ConfigError, match=r"zoo\.seeds"):
+        load_section(write_params(tmp_path, data), "zoo.seeds")
+    with pytest.raises(KeyError, match="no config registered for params key 'tune.colour'"):
+        config.section_type("tune.colour")
 
 
 @pytest.mark.parametrize(("text", "expected"), [("1e-3", 0.001), ("2e-3", 0.002), ("0.002", 0.002), ("1", 1.0)])

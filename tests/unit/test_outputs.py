@@ -37,8 +37,8 @@ def test_a_missing_dvc_yaml_says_where_to_run(tmp_path):
 
 
 def test_the_pipeline_models_are_what_the_committed_lock_records():
-    # awd: train_ulmfit@awd's, lstm_subword: train_subword@lstm_subword's
-    models = {m: Path(f"data/models/{m}.pt") for m in ("rnn", "lstm", "gru", "awd", "lstm_subword")}
+    # lstm_subword: train_subword@lstm_subword's
+    models = {m: Path(f"data/models/{m}.pt") for m in ("rnn", "lstm", "gru", "lstm_subword")}
     assert pipeline_models(ROOT / "dvc.lock") == {"tfidf": Path("data/models/tfidf.pkl"), **models}
 
 

@@ -88,16 +88,30 @@ def test_stage_lists_exactly_the_params_it_loads(name, definition):
     loaded = set()
     for node in ast.walk(ast.parse(stage_script(definition).read_text(encoding="utf-8"))):
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "load_models":
-            loaded |= {"train", "train_ulmfit"}
+            loaded |= {"train", "train_subword"}
         elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "load_section":
             key = node.args[1]
-            if isinstance(key, ast.JoinedStr):  # f"train.{args.name}": the foreach item
-                loaded.add("".join(v.value if isinstance(v, ast.Constant) else "${key}" for v in key.values))
+            if isinstance(key, ast.JoinedStr):  # f"train.{args.name}", f"train.{cfg.model}"
+                loaded.add("".join(v.value if isinstance(v, ast.Constant) else template_field(v.value) for v in key.values))
             elif isinstance(key, ast.Attribute):  # args.section: the key the command line names
                 loaded.add(re.search(rf"--{key.attr} (\S+)", definition["cmd"])[1])
             else:
                 loaded.add(key.value)
-    assert loaded == set(definition.get("params", [])), f"{name}: loads {sorted(loaded)}"
+    assert loaded == listed_params(definition), f"{name}: loads {sorted(loaded)}"
+
+
+def template_field(node: ast.expr) -> str:
+    """How dvc.yaml spells a value the code reads: `args.name` is a foreach stage's key, `<section>.<field>` a field
+    of its item or of a params section (`${item.model}`, `${tune.model}`), compared by the field's name (a plain
+    variable's name: `model = load_section(..., "tune.model")`)."""
+    if ast.unparse(node) == "args.name":
+        return "${key}"
+    return f"${{*.{node.attr if isinstance(node, ast.Attribute) else node.id}}}"
+
+
+def listed_params(definition: dict) -> set[str]:
+    """The params keys dvc.yaml lists for a stage, any `${<section>.<field>}` read as `${*.<field>}`."""
+    return {re.sub(r"\$\{[\w.]+\.(\w+)\}", r"${*.\1}", key) for key in definition.get("params", [])}
 
 
 def test_the_import_closure_follows_imports_inside_packages(tmp_path):
@@ -116,24 +130,33 @@ def test_stage_loads_its_params_with_only_what_it_imports(name, definition):
     script = stage_script(definition)
     imports = [ast.unparse(node) for node in ast.parse(script.read_text(encoding="utf-8")).body
                if isinstance(node, ast.Import | ast.ImportFrom)]
-    item = next(iter(definition_items(name)), "")
-    keys = [key.replace("${key}", item) for key in definition.get("params", [])]
+    key_name, item = next(iter(definition_items(name).items()), ("", {}))
+    keys = [re.sub(r"\$\{([\w.]+)\}", lambda m: str(resolve(m[1], item)), key.replace("${key}", key_name))
+            for key in definition.get("params", [])]
     code = "\n".join([*imports, "from rnnlab.config import load_section",
                       *(f"load_section({str(ROOT / 'params.yaml')!r}, {key!r})" for key in keys)])
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def definition_items(name: str) -> list[str]:
-    """The foreach items of a stage (`train` -> the model names in params.yaml), none for a plain stage."""
+def resolve(dotted: str, item: dict):
+    """The value `${dotted}` of a dvc.yaml template: a field of the foreach item, else a key of params.yaml."""
+    node = {"item": item, **YAML(typ="safe").load((ROOT / "params.yaml").read_text(encoding="utf-8"))}
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def definition_items(name: str) -> dict[str, dict]:
+    """The foreach items of a stage by key (`train` -> the model entries in params.yaml), none for a plain stage."""
     source = STAGES[name].get("foreach")
     if source is None:
-        return []
+        return {}
     params = YAML(typ="safe").load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     node = params
     for part in source.strip("${} ").split("."):
         node = node[part]
-    return list(node)
+    return dict(node)
 
 
 @pytest.mark.parametrize("path", PIPELINES[1:], ids=[p.parent.name for p in PIPELINES[1:]])

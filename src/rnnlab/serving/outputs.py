@@ -31,9 +31,8 @@ def model_checkpoint(stage: str, dvc_yaml: Path = Path("dvc.yaml")) -> Path:
 
 
 def pipeline_models(dvc_lock: Path = Path("dvc.lock")) -> dict[str, Path]:
-    """The sentiment models the current dvc.lock records (stages train@<name>, train_ulmfit@<name>,
-    train_subword@<name> and tfidf):
-    name -> model file.
+    """The sentiment models the current dvc.lock records (stages train@<name>, train_subword@<name> and
+    tfidf): name -> model file.
 
     Files that no stage of the lock produced (a leftover of an earlier corpus or params) are not models.
     """
@@ -42,7 +41,7 @@ def pipeline_models(dvc_lock: Path = Path("dvc.lock")) -> dict[str, Path]:
     stages = YAML(typ="safe").load(dvc_lock.read_text(encoding="utf-8")).get("stages", {})
     models = {}
     for stage, entry in stages.items():
-        prefix = next((p for p in ("train@", "train_ulmfit@", "train_subword@") if stage.startswith(p)), None)
+        prefix = next((p for p in ("train@", "train_subword@") if stage.startswith(p)), None)
         name = stage.removeprefix(prefix) if prefix else stage if stage == "tfidf" else None
         found = [Path(out["path"]) for out in entry.get("outs", []) if Path(out["path"]).suffix in (".pt", ".pkl")]
         if name is not None and len(found) == 1:

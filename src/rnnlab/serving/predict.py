@@ -12,10 +12,8 @@ import torch
 
 from rnnlab.config import TextConfig, from_dict
 from rnnlab.models.subword import type_vocab
-from rnnlab.tasks.pretraining import BOS
 from rnnlab.tasks.subword_entry import KIND as SUBWORD_KIND
 from rnnlab.tasks.subword_entry import set_types
-from rnnlab.tasks.ulmfit_entry import KIND as ULMFIT_KIND
 from rnnlab.text.batching import encode_split
 from rnnlab.text.preprocessing import preprocess_texts
 from rnnlab.text.vocab import Vocab
@@ -83,13 +81,6 @@ class Predictor(TextPredictor):
         return self.clf.vocab
 
 
-class ULMFiTPredictor(Predictor):
-    """ULMFiT's classifier: it reads a text as its language model did, surface forms after `xxbos`."""
-
-    def tokens(self, texts: Sequence[str]) -> list[list[str]]:
-        return [[BOS, *tokens] for tokens in super().tokens(texts)]
-
-
 class SubwordPredictor(Predictor):
     """The character n-gram classifier: the texts' types outside its vocabulary get their n-grams' vectors."""
 
@@ -133,8 +124,6 @@ def load_predictor(path: Path) -> TextPredictor:
     if Path(path).suffix == ".pkl":
         return TfidfPredictor(read_tfidf(path))
     clf = load_checkpoint(path)
-    if clf.kind == ULMFIT_KIND:
-        return ULMFiTPredictor(clf)
     if clf.kind == SUBWORD_KIND:
         return SubwordPredictor(clf)
     if clf.kind not in CLASSIFIER_KINDS:

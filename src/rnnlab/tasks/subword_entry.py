@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import torch
@@ -21,8 +20,6 @@ from torch import nn
 from rnnlab.config import SECTIONS, ConfigError, ModelConfig, PositiveInt, TrainerConfig, Variant, load_section
 from rnnlab.models.subword import SubwordEmbedding, ngram_index, ngram_vocab
 from rnnlab.tasks.subword import SubwordConfig, build_subword_classifier, encode_types, unseen_vectors
-from rnnlab.tasks.ulmfit_entry import load_models as load_recurrent_models
-from rnnlab.tasks.ulmfit_entry import training_stage as recurrent_training_stage
 from rnnlab.training.checkpoint import KINDS, ModelKind
 from rnnlab.training.classification import fit, predict_logits
 from rnnlab.training.decision import Decision, fit_offsets
@@ -55,20 +52,18 @@ SECTIONS["train_subword"] = dict[str, SubwordEntry]  # registered beside config.
 SECTIONS["train_subword.*"] = SubwordEntry
 
 
-def load_models(path: str | Path) -> dict[str, Any]:
-    """Every classifier the pipeline trains, by name: `train`'s, `train_ulmfit`'s and `train_subword`'s."""
-    models, subword = load_recurrent_models(path), load_section(path, "train_subword")
+def load_models(path: str | Path) -> dict[str, ModelConfig | SubwordEntry]:
+    """Every classifier the pipeline trains, by name: `train`'s recurrent ones and `train_subword`'s."""
+    models, subword = load_section(path, "train"), load_section(path, "train_subword")
     if both := sorted(set(models) & set(subword)):
         raise ConfigError(f"{path}: train_subword.{both[0]}: the name of another model too (names are the models' "
                           "names: in metrics, the registry and `rnnlab predict`)")
     return models | subword
 
 
-def training_stage(name: str, models: dict[str, Any]) -> str:
+def training_stage(name: str, models: dict[str, ModelConfig | SubwordEntry]) -> str:
     """The dvc.yaml stage that trains model `name`."""
-    if isinstance(models[name], SubwordEntry):
-        return f"train_subword@{name}"
-    return recurrent_training_stage(name, models)
+    return f"train_subword@{name}" if isinstance(models[name], SubwordEntry) else f"train@{name}"
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def trained_checkpoints(models_dir: Path, names: Iterable[str]) -> dict[str, Pat
     missing = [name for name in names if name not in found]
     if missing:
         raise FileNotFoundError(f"{models_dir}: no checkpoint of model '{missing[0]}': run `dvc repro` (its stage is "
-                                f"train@, train_ulmfit@ or train_subword@{missing[0]})")
+                                f"train@ or train_subword@{missing[0]})")
     return {name: found[name] for name in names}
 
 
