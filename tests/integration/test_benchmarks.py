@@ -82,7 +82,8 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
 def run_script(name: str, out: Path, *args: str) -> dict:
     """Run benchmarks/<name> --quick --out <out>; return the parsed results.json."""
     cmd = [sys.executable, str(BENCH / name), "--quick", "--out", str(out), *args]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    # from the output folder: MLflow's artifacts (./mlruns) and anything else relative land there, not in the checkout
+    proc = subprocess.run(cmd, cwd=out, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return json.loads((out / "results.json").read_text(encoding="utf-8"))
 
