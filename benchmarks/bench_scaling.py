@@ -45,15 +45,15 @@ def write_params(base: Path, dest: Path, args: argparse.Namespace, overrides: di
 
 def stage_commands(work: Path, params: Path, nltk_data: Path) -> dict[str, list[str]]:
     """The stages' command lines (as in dvc.yaml), on this point's files."""
-    py, p = sys.executable, ["--params", str(params)]
+    py, p, stages = sys.executable, ["--params", str(params)], common.ROOT / "stages"
     return {
-        "prepare": [py, "stages/prepare.py", *p, "--raw", str(work), "--out", str(work / "prepared.csv"),
+        "prepare": [py, str(stages / "prepare.py"), *p, "--raw", str(work), "--out", str(work / "prepared.csv"),
                     "--stats", str(work / "prepare.json")],
-        "preprocess": [py, "stages/preprocess.py", *p, "--prepared", str(work / "prepared.csv"), "--nltk-data",
+        "preprocess": [py, str(stages / "preprocess.py"), *p, "--prepared", str(work / "prepared.csv"), "--nltk-data",
                        str(nltk_data), "--out", str(work / "preprocessed.csv")],
-        "featurize": [py, "stages/featurize.py", *p, "--preprocessed", str(work / "preprocessed.csv"),
+        "featurize": [py, str(stages / "featurize.py"), *p, "--preprocessed", str(work / "preprocessed.csv"),
                       "--vocab", str(work / "vocab.json"), "--tensors", str(work / "tensors.pt")],
-        "train": [py, "stages/train.py", *p, "--name", "scale", "--vocab", str(work / "vocab.json"), "--tensors",
+        "train": [py, str(stages / "train.py"), *p, "--name", "scale", "--vocab", str(work / "vocab.json"), "--tensors",
                   str(work / "tensors.pt"), "--nltk-data", str(nltk_data), "--checkpoint", str(work / "scale.pt"),
                   "--run-record", str(work / "run.json"), "--state-dir", str(work / "state")],
     }
@@ -64,7 +64,7 @@ def run_point(work: Path, params: Path, steps: tuple[str, ...], args: argparse.N
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{work.parent / 'mlflow.db'}")
     commands, out = stage_commands(work, params, args.nltk_data.resolve()), {}
     for step in steps:
-        run = common.run_checked(commands[step], common.ROOT, env)
+        run = common.run_checked(commands[step], work, env)  # MLflow's ./mlruns lands in the point's folder
         out[step] = {"seconds": run.seconds, "peak_rss_mib": run.peak_rss_mib}
         if step == "preprocess" and (match := TOKENS_RE.search(run.output)):
             out[step].update(texts=int(match[1]), tokens=int(match[2]), own_timing_s=float(match[3]))

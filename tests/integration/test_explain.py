@@ -33,7 +33,7 @@ def trained(splits, tmp_path_factory):  # noqa: F811
     meta = {"preprocess": dataclasses.asdict(text_config(normalize="none", remove_stopwords=False)), "max_len": 20,
             "stopwords": []}
     shared = dict(splits={"train": train, "val": val, "test": val}, itos=list(vocab.itos), classes=["neg", "pos"],
-                  meta=meta, env={})
+                  meta=meta, env={"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}"})
     saved = train_attention_run(run, folder / "model.pt", **shared)
     return run, folder, shared, saved
 
