@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import os
+import pkgutil
 import subprocess
 import sys
-import importlib
-import pkgutil
 from pathlib import Path
 
 import pytest
