@@ -24,7 +24,8 @@ LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 
 def snapshot() -> tuple[set[str], set[str]]:
     """The repository root's entries and every file under docs/: what a build could leave behind in the checkout."""
-    return {p.name for p in ROOT.iterdir()}, {str(p.relative_to(DOCS)) for p in DOCS.rglob("*")}
+    return ({p.name for p in ROOT.iterdir()},
+            {str(p.relative_to(DOCS)) for p in DOCS.rglob("*") if "__pycache__" not in p.parts})  # the hook's bytecode
 
 
 def included_reports() -> dict[str, list[str]]:
@@ -41,7 +42,7 @@ def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("docs") / "site"
     before = snapshot()
     proc = subprocess.run([str(MKDOCS), "build", "--strict", "--site-dir", str(out)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
+                          text=True, timeout=300, env=dict(os.environ, NO_MKDOCS_2_WARNING="1", PYTHONDONTWRITEBYTECODE="1"))
     return proc, out, before, snapshot()
 
 
