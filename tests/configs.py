@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rnnlab.config import (
+    SECTIONS,
     ClassifierConfig,
     GeneratorConfig,
     LMConfig,
@@ -106,3 +107,12 @@ def tagger_config(model: dict[str, Any] | None = None, **overrides: Any):
     values = dict(min_freq=1, word_dropout=0.2, model=TaggerModelConfig(**{**model_values, **(model or {})}),
                   trainer=trainer_config(epochs=25, batch_size=4, lr=0.01, patience=25, class_weight="none"))
     return TaggerConfig(**{**values, **overrides})
+
+
+def registered_section(key: str) -> str:
+    """The longest params key above (or at) dotted `key` that loads into a config type of its own."""
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in SECTIONS or ".".join([*parts[:n - 1], "*"]) in SECTIONS:
+            return ".".join(parts[:n])
+    raise KeyError(key)

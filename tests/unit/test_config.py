@@ -33,6 +33,7 @@ import rnnlab.tasks.ulmfit  # noqa: F401
 import rnnlab.tasks.ulmfit_rates  # noqa: F401
 import rnnlab.text.lemmas  # noqa: F401
 from rnnlab.config import SECTIONS, ConfigError, ModelConfig, Variant, flatten, load_section, read_params
+from tests.configs import registered_section
 
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 REPO = read_params(REPO_PARAMS)
@@ -140,16 +141,6 @@ OUT_OF_RANGE = [
 ]
 
 
-def section_of(key: str) -> str:
-    """The longest registered section key above `key` that a stage loads."""
-    parts = key.split(".")
-    for n in range(len(parts), 0, -1):
-        candidate = ".".join(parts[:n])
-        if candidate in config.SECTIONS or ".".join(parts[:n - 1] + ["*"]) in config.SECTIONS:
-            return candidate
-    raise KeyError(key)
-
-
 @pytest.mark.parametrize(("key", "value"), OUT_OF_RANGE, ids=[f"{k}={v}" for k, v in OUT_OF_RANGE])
 def test_out_of_range_value_fails_naming_its_key(tmp_path, key, value):
     data = copy.deepcopy(REPO)
@@ -157,7 +148,7 @@ def test_out_of_range_value_fails_naming_its_key(tmp_path, key, value):
     (get(data, ".".join(parents)) if parents else data)[last] = value
     path = write_params(tmp_path, data)
     with pytest.raises(ConfigError) as err:
-        load_section(path, section_of(key))
+        load_section(path, registered_section(key))
     message = str(err.value)
     assert str(path) in message
     assert key.rsplit(".", 1)[0] in message and (last in message or "[" in message), message
@@ -205,7 +196,7 @@ def test_mistyped_or_unknown_key_fails_naming_it(tmp_path, key, value, needles):
     get(data, ".".join(parents))[last] = value
     path = write_params(tmp_path, data)
     with pytest.raises(ConfigError) as err:
-        load_section(path, section_of(".".join(parents)) if last == "colour" else section_of(key))
+        load_section(path, registered_section(".".join(parents)) if last == "colour" else registered_section(key))
     for needle in needles:
         assert needle in str(err.value)
 
@@ -227,7 +218,7 @@ def test_choices_are_checked_against_the_registry_that_implements_them(tmp_path,
     *parents, last = key.split(".")
     get(data, ".".join(parents))[last] = value
     with pytest.raises(ConfigError) as err:
-        load_section(write_params(tmp_path, data), section_of(key))
+        load_section(write_params(tmp_path, data), registered_section(key))
     assert str(sorted(registry)) in str(err.value)
 
 

@@ -15,8 +15,10 @@ import yaml
 
 import rnnlab
 from rnnlab.cli import main
-from rnnlab.config import SECTIONS, ConfigError, load_section, read_params
+from rnnlab.config import ConfigError, load_section, read_params
 from rnnlab.profiles import experiment_command, profile_overrides
+
+from tests.configs import registered_section
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = sorted((ROOT / "profiles").glob("*.yaml"))
@@ -45,15 +47,6 @@ def test_a_profile_changes_existing_keys_into_params_that_load(profile, tmp_path
         importlib.import_module(module.name)
     for key in overrides:  # each changed section still passes its checks (ranges, cross-field rules)
         assert load_section(path, registered_section(key)) != load_section(ROOT / "params.yaml", registered_section(key))
-
-
-def registered_section(key: str) -> str:
-    """The longest params key above `key` that loads into a config type of its own."""
-    parts = key.split(".")
-    for n in range(len(parts), 0, -1):
-        if ".".join(parts[:n]) in SECTIONS or ".".join([*parts[:n - 1], "*"]) in SECTIONS:
-            return ".".join(parts[:n])
-    raise KeyError(key)
 
 
 def test_dvc_exp_run_sets_the_profiles_values(tmp_path):
