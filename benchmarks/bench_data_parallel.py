@@ -10,8 +10,8 @@ from pathlib import Path
 import common  # first: it sets the environment before rnnlab imports tqdm
 import torch
 
-from rnnlab.config import load_section
-from rnnlab.models import classifier as _classifier  # noqa: F401  (the registries ModelConfig's choices come from)
+from rnnlab.config import ModelConfig, TrainerConfig
+from rnnlab.params import load_section
 from rnnlab.text.batching import EncodedSplit
 from rnnlab.text.features import load_features
 from rnnlab.text.vocab import Vocab
@@ -45,8 +45,8 @@ def load_data(args: argparse.Namespace) -> tuple[list[str], dict[str, EncodedSpl
 
 def run(workers: int, args: argparse.Namespace, itos: list[str], splits: dict[str, EncodedSplit],
         n_classes: int) -> tuple[TrainResult, float]:
-    model_cfg = load_section(args.params, f"train.{args.model}")
-    trainer = dataclasses.replace(load_section(args.params, "trainer"), epochs=1, patience=1, num_threads=1)
+    model_cfg = load_section(args.params, f"train.{args.model}", ModelConfig)
+    trainer = dataclasses.replace(load_section(args.params, "trainer", TrainerConfig), epochs=1, patience=1, num_threads=1)
     with common.stopwatch() as clock:
         if workers == 1:
             _, result = train_classifier(model_cfg, trainer, itos, splits, n_classes, MemoryTracker(), args.seed)

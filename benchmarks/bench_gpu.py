@@ -25,8 +25,8 @@ import common  # first: it sets the environment before rnnlab imports tqdm
 import torch
 from bench_data_parallel import synthetic
 
-from rnnlab.config import ModelConfig, TrainerConfig, load_section
-from rnnlab.models import classifier as _classifier  # noqa: F401  (the registries ModelConfig's choices come from)
+from rnnlab.config import ModelConfig, TrainerConfig
+from rnnlab.params import load_section
 from rnnlab.text.batching import EncodedSplit
 from rnnlab.text.features import load_features
 from rnnlab.text.vocab import Vocab
@@ -77,8 +77,8 @@ def load_data(args: argparse.Namespace) -> tuple[list[str], dict[str, EncodedSpl
 
 def configs(args: argparse.Namespace, device: str, **trainer: Any) -> tuple[ModelConfig, TrainerConfig]:
     """train.<model> and the committed trainer on `device` (a tiny model and 1 epoch with --dry-run)."""
-    model_cfg = load_section(args.params, f"train.{args.model}")
-    trainer_cfg = dataclasses.replace(load_section(args.params, "trainer"), device=device, **trainer)
+    model_cfg = load_section(args.params, f"train.{args.model}", ModelConfig)
+    trainer_cfg = dataclasses.replace(load_section(args.params, "trainer", TrainerConfig), device=device, **trainer)
     if args.dry_run:
         model_cfg = dataclasses.replace(model_cfg, embeddings="scratch", embedding_dim=16, hidden_size=16)
         trainer_cfg = dataclasses.replace(trainer_cfg, epochs=min(trainer_cfg.epochs, 2))

@@ -18,9 +18,9 @@ from pathlib import Path
 import common  # first: it sets the environment before rnnlab imports tqdm
 import torch
 
-from rnnlab.config import read_params
 from rnnlab.data.unlabelled import SOURCES, build_lm_corpus
 from rnnlab.models.awd import AWDEncoder, AWDLanguageModel
+from rnnlab.params import read_params
 from rnnlab.training.language import stream_batches
 
 CONFIG = re.compile(r"^(?P<hidden>\d+)x(?P<layers>\d+):(?P<output>full|adaptive)(?:@(?P<vocab>\d+))?$")
@@ -113,7 +113,7 @@ def main() -> None:
     results = [measure(spec, batch, words, args) for spec in args.configs for batch in args.batch]
     base = results[0]["tokens_per_s"]
     label = common.device_label(args.device, args.threads)
-    pretrain = read_params(common.PARAMS)["lm"]["pretrain"]
+    pretrain = read_params(common.STUDY_PARAMS["pretraining"])["lm"]["pretrain"]
     pretrain_tokens = pretrain["trainer"]["steps"] * pretrain["batch_size"] * pretrain["seq_len"]
     precision = f"autocast {args.autocast}" if args.device.type == "cuda" else "float32"
     how = f"AWD-LSTM LM, width {args.embedding_dim}, {args.bptt} steps a window, Adam, {precision}; {data}"

@@ -20,8 +20,9 @@ import common  # first: it sets the environment before rnnlab imports tqdm
 import torch
 import yaml
 
-from rnnlab.config import ModelConfig, TrainerConfig, flatten, load_section, read_params
+from rnnlab.config import ModelConfig, TrainerConfig
 from rnnlab.models.classifier import build_model
+from rnnlab.params import flatten, load_section, read_params
 from rnnlab.text.features import load_features
 from rnnlab.text.vocab import Vocab
 from rnnlab.training.classification import fit
@@ -112,9 +113,9 @@ def mlflow_rows(workdir: Path, args: argparse.Namespace) -> list[dict]:
     n = min(args.mlflow_rows, len(train)) if args.mlflow_rows else len(train)
     train = type(train)(train.tokens[:n], train.lengths[:n], train.labels[:n])
     sizes = (len(Vocab.load(args.vocab)), len(classes))
-    cfg = dataclasses.replace(load_section(common.PARAMS, "zoo.base"), cell="lstm", embedding_dim=args.hidden_size,
+    cfg = dataclasses.replace(load_section(common.STUDY_PARAMS["zoo"], "zoo.base", ModelConfig), cell="lstm", embedding_dim=args.hidden_size,
                               hidden_size=args.hidden_size, **SMALL)
-    trainer = dataclasses.replace(load_section(common.PARAMS, "trainer"), device="cpu", epochs=args.mlflow_epochs,
+    trainer = dataclasses.replace(load_section(common.PARAMS, "trainer", TrainerConfig), device="cpu", epochs=args.mlflow_epochs,
                                   patience=args.mlflow_epochs, num_threads=args.threads)
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{workdir / 'mlflow.db'}")
     ckpt, timings = workdir / "model.pt", {"memory": [], "mlflow": []}
@@ -167,7 +168,7 @@ def parse_args() -> argparse.Namespace:
 
 def repo_overrides(args: argparse.Namespace, models: list[str]) -> dict[str, Any]:
     """A fast params profile: small models, few epochs, word-only TF-IDF."""
-    model = {**read_params(common.PARAMS)["zoo"]["base"], "embedding_dim": args.hidden_size,
+    model = {**read_params(common.STUDY_PARAMS["zoo"])["zoo"]["base"], "embedding_dim": args.hidden_size,
              "hidden_size": args.hidden_size, **SMALL}
     corpus = ({"prepare.corpus": "local_csv", "prepare.local_csv.path": str(args.corpus.resolve()),
                "download.corpora": ["nltk_stopwords"]} if args.corpus else {"prepare.corpus": "rusentiment"})

@@ -15,7 +15,8 @@ import common  # first: it sets the environment before rnnlab imports tqdm
 import pandas as pd
 import torch
 
-from rnnlab.config import PreprocessConfig, TextConfig, load_section
+from rnnlab.config import PreprocessConfig, TextConfig
+from rnnlab.params import load_section
 from rnnlab.text.lemmas import WORD_RE, pymorphy3_lemma, read_lemma_cache
 from rnnlab.text.preprocessing import preprocess_texts
 from rnnlab.text.tokenizer import END_OF_TEXT, load_stopwords, tokenize, tokenize_texts
@@ -49,7 +50,7 @@ def child(args: argparse.Namespace) -> None:
         sys.modules["dawg"] = None  # pymorphy3 falls back to dawg_python, its default dependency
     import pymorphy3.dawg
 
-    cfg = load_section(args.params, "preprocess")
+    cfg = load_section(args.params, "preprocess", PreprocessConfig)
     texts = _texts(args.prepared, args.limit)
     stopwords = load_stopwords(args.nltk_data, cfg.text.keep_negations)
     with common.stopwatch() as timer:
@@ -170,7 +171,7 @@ def main() -> None:
     args.repeat = 1 if args.quick else args.repeat
 
     torch.set_num_threads(args.threads)
-    cfg = load_section(args.params, "preprocess")
+    cfg = load_section(args.params, "preprocess", PreprocessConfig)
     texts = _texts(args.prepared, args.limit)
     device = f"cpu ({cfg.workers} worker processes)"
     corpus = f"first {len(texts)} texts" if args.limit else f"whole corpus ({len(texts)} texts)"

@@ -31,7 +31,8 @@ def write_params(base: Path, dest: Path, args: argparse.Namespace, overrides: di
     """The repository's params with a one-epoch small model `scale` and the given dotted overrides."""
     params = yaml.safe_load(base.read_text(encoding="utf-8"))
     params["trainer"].update(epochs=args.train_epochs, num_threads=args.threads, patience=args.train_epochs)
-    params["train"] = {"scale": {**params["zoo"]["base"], "cell": "lstm", "embedding_dim": args.embedding_dim,
+    zoo = yaml.safe_load(common.STUDY_PARAMS["zoo"].read_text(encoding="utf-8"))["zoo"]
+    params["train"] = {"scale": {**zoo["base"], "cell": "lstm", "embedding_dim": args.embedding_dim,
                                  "hidden_size": args.hidden_size, "bidirectional": False, "pooling": "max"}}
     for key, value in overrides.items():
         *parents, last = key.split(".")

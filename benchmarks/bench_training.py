@@ -13,8 +13,9 @@ from typing import Any
 import common  # first: it sets the environment before rnnlab imports tqdm
 import torch
 
-from rnnlab.config import ModelConfig, TrainerConfig, load_section
+from rnnlab.config import ModelConfig, TrainerConfig
 from rnnlab.models.classifier import build_model
+from rnnlab.params import load_section
 from rnnlab.text.batching import EncodedSplit
 from rnnlab.text.features import load_features
 from rnnlab.text.vocab import Vocab
@@ -83,7 +84,7 @@ def configs(v: Variant, args: argparse.Namespace, device: torch.device, epochs: 
     """The same model for every variant, unidirectional so that `packed: false` really runs padded steps."""
     trainer_fields, packed = BATCHINGS[v.batching]
     recurrent_dropout = 0.2 if v.cell in ("lstm_loop", "weight_drop_lstm") else 0.0
-    base = load_section(args.params, "zoo.base")  # the zoo's LSTM: embedding and output dropout, max pooling
+    base = load_section(args.params, "zoo.base", ModelConfig)  # the zoo's LSTM: embedding and output dropout, max pooling
     model = dataclasses.replace(base, cell=v.cell, embedding_dim=args.embedding_dim, hidden_size=args.hidden_size,
                                 num_layers=1, bidirectional=False, pooling="max", packed=packed,
                                 recurrent_dropout=recurrent_dropout)
@@ -214,7 +215,7 @@ def gpu_vs_cpu_row(cpu: Measured, gpu: Measured | None, args: argparse.Namespace
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=common.PARAMS, help="the zoo's base model comes from here")
+    parser.add_argument("--params", type=Path, default=common.STUDY_PARAMS["zoo"], help="the zoo's base model comes from here")
     parser.add_argument("--tensors", type=Path, default=common.out("featurize", "tensors.pt"))
     parser.add_argument("--vocab", type=Path, default=common.out("featurize", "vocab.json"))
     parser.add_argument("--epochs", type=int, default=5, help="epochs of the fixed-vs-bucketed quality comparison (the zoo's)")

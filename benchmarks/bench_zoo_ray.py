@@ -1,6 +1,6 @@
 """The zoo stage through a local Ray against one run after another, in one benchmark run.
 
-Runs `stages/zoo.py` itself twice on the same features, variants, seeds and epochs: `cluster.executor:
+Runs `studies/zoo/zoo.py` itself twice on the same features, variants, seeds and epochs: `cluster.executor:
 local` (every run in the stage's process, one after another: the zoo before Ray) and `ray` (every run a
 Ray task, as many side by side as the machine's cores). Prints the wall-time ratio and checks that every
 variant's metrics file is byte-identical between the two. To keep the benchmark short it trains on a share
@@ -36,12 +36,12 @@ def subsample(tensors: Path, share: float, out: Path) -> int:
 
 
 def run_zoo(folder: Path, executor: str, params: dict, vocab: Path, tensors: Path) -> float:
-    """Wall seconds of one `stages/zoo.py` run with `executor`, its outputs under folder/executor."""
+    """Wall seconds of one `studies/zoo/zoo.py` run with `executor`, its outputs under folder/executor."""
     params = {**params, "cluster": {**params["cluster"], "executor": executor}}
     (folder / f"{executor}.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}", "TQDM_DISABLE": "1"}
-    command = [sys.executable, str(common.ROOT / "stages/zoo.py"), "--params", str(folder / f"{executor}.yaml"),
-               "--vocab", str(vocab), "--tensors", str(tensors), "--out", str(folder / executor),
+    command = [sys.executable, str(common.ROOT / "studies/zoo/zoo.py"), "--params", str(folder / f"{executor}.yaml"),
+               "--pipeline-params", str(folder / f"{executor}.yaml"), "--vocab", str(vocab), "--tensors", str(tensors), "--out", str(folder / executor),
                "--run-record", str(folder / f"{executor}.json"), "--state-dir", str(folder / f"{executor}_state")]
     began = time.perf_counter()
     subprocess.run(command, cwd=folder, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -50,7 +50,8 @@ def run_zoo(folder: Path, executor: str, params: dict, vocab: Path, tensors: Pat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", type=Path, default=common.PARAMS)
+    parser.add_argument("--params", type=Path, default=common.STUDY_PARAMS["zoo"])
+    parser.add_argument("--pipeline-params", type=Path, default=common.PARAMS)
     parser.add_argument("--tensors", type=Path, default=common.out("featurize", "tensors.pt"))
     parser.add_argument("--vocab", type=Path, default=common.out("featurize", "vocab.json"))
     parser.add_argument("--train-share", type=float, default=0.25, help="of the training split, to keep it short")
@@ -58,7 +59,8 @@ def main() -> None:
     common.add_common_args(parser, "2 variants instead of all")
     args = parser.parse_args()
     machine = common.machine_info(torch.device("cpu"), 1)
-    params = yaml.safe_load(args.params.read_text(encoding="utf-8"))
+    params = {**yaml.safe_load(args.pipeline_params.read_text(encoding="utf-8")),  # one file for both arguments
+              **yaml.safe_load(args.params.read_text(encoding="utf-8"))}
     zoo = params["zoo"]
     if args.quick:
         zoo["variants"] = dict(list(zoo["variants"].items())[:2])
@@ -72,7 +74,7 @@ def main() -> None:
         files = sorted(p.name for p in (folder / "local").glob("*.json"))
         identical = [(folder / "local" / f).read_bytes() == (folder / "ray" / f).read_bytes() for f in files]
     label = common.device_label(torch.device("cpu"), zoo["trainer"]["num_threads"])
-    how = (f"stages/zoo.py: {len(zoo['variants'])} variants x {len(zoo['seeds'])} seeds = {runs} runs, "
+    how = (f"studies/zoo/zoo.py: {len(zoo['variants'])} variants x {len(zoo['seeds'])} seeds = {runs} runs, "
            f"{args.epochs} epochs on {n:,} training texts ({args.train_share:.0%})")
     rows = [
         common.row("zoo, one run after another (executor: local)", how, sequential / 60, "min", label),

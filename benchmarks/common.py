@@ -34,7 +34,8 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-PARAMS = ROOT / "params.yaml"
+PARAMS = ROOT / "params.yaml"  # the main pipeline's; a study's are STUDY_PARAMS[<study>]
+STUDY_PARAMS = {path.parent.name: path for path in sorted((ROOT / "studies").glob("*/params.yaml"))}
 DEFAULT_OUT = ROOT / "benchmarks"
 MIB = 1024 * 1024
 NOT_AVAILABLE = "not available during this work"

@@ -22,10 +22,21 @@ import common  # first: it sets the environment before rnnlab imports tqdm
 import pandas as pd
 import torch
 
-from rnnlab.config import load_section
-from rnnlab.data import unlabelled as _unlabelled  # noqa: F401  (registers lm.corpus)
-from rnnlab.tasks.pretraining import LMStageConfig, finetune, pretrain
-from rnnlab.tasks.ulmfit import encode_target, train_awd_classifier
+from rnnlab.config import TextConfig
+from rnnlab.data.unlabelled import LMCorpusConfig
+from rnnlab.params import NonNegativeInt, load_section
+from rnnlab.studies.pretraining.lm import (
+    AWDConfig,
+    LMStageConfig,
+    LMVocabConfig,
+    finetune,
+    pretrain,
+)
+from rnnlab.studies.pretraining.ulmfit import (
+    AWDClassifierConfig,
+    encode_target,
+    train_awd_classifier,
+)
 from rnnlab.training.loop import set_seed
 from rnnlab.training.tracking import MemoryTracker
 
@@ -40,15 +51,15 @@ def scaled(cfg: LMStageConfig, device: str, batch_size: int, quick: bool) -> LMS
 def run_scale(k: int, args: argparse.Namespace, documents: pd.DataFrame, prepared: pd.DataFrame) -> dict:
     """Pretrain at scale k, fine-tune, classify at every seed; the numbers of each step."""
     p = args.params
-    seed, text, vocab = load_section(p, "seed"), load_section(p, "lm.text"), load_section(p, "lm.vocab")
-    model = load_section(p, "lm.model")
+    seed, text, vocab = load_section(p, "seed", NonNegativeInt), load_section(p, "lm.text", TextConfig), load_section(p, "lm.vocab", LMVocabConfig)
+    model = load_section(p, "lm.model", AWDConfig)
     if args.quick:  # a vocabulary of a few hundred words
         model = dataclasses.replace(model, cutoffs=(50, 100))
-    pre_cfg, ft_cfg = load_section(p, "lm.pretrain"), load_section(p, "lm.finetune")
+    pre_cfg, ft_cfg = load_section(p, "lm.pretrain", LMStageConfig), load_section(p, "lm.finetune", LMStageConfig)
     # --quick: a few rows, so that a few hundred documents (and 2% of them held out) fill a batch
     pre_cfg = scaled(pre_cfg, args.device, (2 if args.quick else pre_cfg.batch_size) * k, args.quick)
     ft_cfg = scaled(ft_cfg, args.device, 1 if args.quick else ft_cfg.batch_size, args.quick)
-    cls = load_section(p, "lm.classifier")
+    cls = load_section(p, "lm.classifier", AWDClassifierConfig)
     cls = dataclasses.replace(cls, gradual_unfreezing=False, trainer=dataclasses.replace(
         cls.trainer, device=args.device, epochs=1 if args.quick else cls.trainer.epochs))
     set_seed(seed)  # as the stages do
@@ -60,7 +71,7 @@ def run_scale(k: int, args: argparse.Namespace, documents: pd.DataFrame, prepare
     texts = prepared.loc[prepared["split"] == "train", "text"].tolist()
     set_seed(seed)
     with common.stopwatch() as clock:
-        lm, _ = finetune(lm, texts, load_section(p, "lm.corpus").val_share, ft_cfg, MemoryTracker(), seed)
+        lm, _ = finetune(lm, texts, load_section(p, "lm.corpus", LMCorpusConfig).val_share, ft_cfg, MemoryTracker(), seed)
     row.update(finetune_s=clock["seconds"], finetune_perplexity=lm.meta["val_perplexity"],
                finetune_perplexity_before=lm.meta["val_perplexity_before"])
     splits, classes = encode_target(prepared, lm, cls.max_len)
@@ -78,7 +89,7 @@ def run_scale(k: int, args: argparse.Namespace, documents: pd.DataFrame, prepare
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", type=Path, default=common.PARAMS)
+    parser.add_argument("--params", type=Path, default=common.STUDY_PARAMS["pretraining"])
     parser.add_argument("--corpus", type=Path, default=common.ROOT / "data/lm/corpus.csv",
                         help="lm_corpus's CSV (or .csv.gz)")
     parser.add_argument("--prepared", type=Path, default=common.ROOT / "data/prepared/corpus.csv")

@@ -4,9 +4,10 @@ import argparse
 import os
 from pathlib import Path
 
-from rnnlab.config import load_section
+from rnnlab.config import DownloadConfig
 from rnnlab.data.corpora import get_corpus
 from rnnlab.data.download import fetch_corpus, unpack_nltk_stopwords
+from rnnlab.params import load_section
 from rnnlab.process import run_stage
 
 
@@ -17,7 +18,7 @@ def main() -> None:
     parser.add_argument("--nltk-data", type=Path, required=True, help="NLTK data folder to create")
     args = parser.parse_args()
 
-    cfg = load_section(args.params, "download")
+    cfg = load_section(args.params, "download", DownloadConfig)
     mirror = os.environ.get("RNNLAB_MIRROR")
     for name in cfg.corpora:
         paths = fetch_corpus(get_corpus(name), args.out, mirror)

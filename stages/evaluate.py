@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from rnnlab.classifiers.ngram import SubwordEntry, load_models, training_stage
 from rnnlab.data.files import read_json, write_json
 from rnnlab.process import run_stage
 from rnnlab.serving.predict import load_predictor
-from rnnlab.tasks.subword_entry import SubwordEntry, load_models, training_stage
-from rnnlab.training.attention import classifier_kind
 from rnnlab.text.features import load_features
+from rnnlab.training.attention import classifier_kind
 from rnnlab.training.checkpoint import load_checkpoint
 from rnnlab.training.classification import predict_logits
 from rnnlab.training.evaluation import ModelResult, trained_checkpoints, write_reports

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnlab.config import load_section
+from rnnlab.config import FeaturizeConfig
+from rnnlab.params import load_section
 from rnnlab.process import run_stage
 from rnnlab.text.features import featurize, save_features
 
@@ -18,7 +19,7 @@ def main() -> None:
     parser.add_argument("--tensors", type=Path, required=True)
     args = parser.parse_args()
 
-    cfg = load_section(args.params, "featurize")
+    cfg = load_section(args.params, "featurize", FeaturizeConfig)
     frame = pd.read_csv(args.preprocessed, dtype=str, keep_default_na=False)
     vocab, splits, classes = featurize(frame, cfg)
     vocab.save(args.vocab)

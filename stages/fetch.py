@@ -5,9 +5,10 @@ import argparse
 import os
 from pathlib import Path
 
-from rnnlab.config import load_section
+from rnnlab.config import DownloadConfig
 from rnnlab.data.corpora import get_corpus
 from rnnlab.data.download import fetch_corpus
+from rnnlab.params import load_section
 from rnnlab.process import run_stage
 
 
@@ -18,7 +19,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder receiving <corpus>/<file>")
     args = parser.parse_args()
 
-    cfg = load_section(args.params, args.section)
+    cfg = load_section(args.params, args.section, DownloadConfig)
     mirror = os.environ.get("RNNLAB_MIRROR")
     for name in cfg.corpora:
         paths = fetch_corpus(get_corpus(name), args.out, mirror)

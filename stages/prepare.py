@@ -3,9 +3,10 @@
 import argparse
 from pathlib import Path
 
-from rnnlab.config import load_section
+from rnnlab.config import PrepareConfig
 from rnnlab.data.datasets import prepare, split_stats
 from rnnlab.data.files import atomic_path, write_json
+from rnnlab.params import NonNegativeInt, load_section
 from rnnlab.process import run_stage
 
 
@@ -17,8 +18,8 @@ def main() -> None:
     parser.add_argument("--stats", type=Path, required=True, help="counts JSON")
     args = parser.parse_args()
 
-    cfg = load_section(args.params, "prepare")
-    frame = prepare(args.raw, cfg, load_section(args.params, "seed"))
+    cfg = load_section(args.params, "prepare", PrepareConfig)
+    frame = prepare(args.raw, cfg, load_section(args.params, "seed", NonNegativeInt))
     with atomic_path(args.out) as tmp:
         frame.to_csv(tmp, index=False)
     stats = split_stats(frame)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnlab.config import load_section
+from rnnlab.config import PreprocessConfig
 from rnnlab.data.files import atomic_path
+from rnnlab.params import load_section
 from rnnlab.process import run_stage
 from rnnlab.text.lemmas import default_lemma_cache
 from rnnlab.text.preprocessing import preprocess_texts
@@ -22,7 +23,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    cfg = load_section(args.params, "preprocess")
+    cfg = load_section(args.params, "preprocess", PreprocessConfig)
     frame = pd.read_csv(args.prepared, dtype=str, keep_default_na=False)
     start = time.perf_counter()
     # The lemma cache only saves work: a lemma is a function of the token and pymorphy3's version.

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
+from rnnlab.classifiers.ngram import load_models, training_stage
 from rnnlab.data.files import read_json, write_json
 from rnnlab.process import run_stage
 from rnnlab.serving.pyfunc import register_classifiers
-from rnnlab.tasks.subword_entry import load_models, training_stage
 from rnnlab.training.evaluation import trained_checkpoints
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnlab.config import flatten, load_section
+from rnnlab.classifiers.tfidf import TfidfBaseline
+from rnnlab.config import TextConfig, TfidfConfig
 from rnnlab.data.datasets import class_names
 from rnnlab.data.files import atomic_path, sha256_file, write_json
+from rnnlab.params import NonNegativeInt, flatten, load_section
 from rnnlab.process import run_stage
-from rnnlab.tasks.tfidf import TfidfBaseline
-from rnnlab.text import lemmas  # noqa: F401  (the normalize choices preprocess.text is checked against)
 from rnnlab.text.tokenizer import load_stopwords
 from rnnlab.training.tracking import mlflow_run
 
@@ -31,8 +31,8 @@ def main() -> None:
     parser.add_argument("--run-record", type=Path, required=True, help="JSON: MLflow run id and fit time")
     args = parser.parse_args()
 
-    cfg, seed = load_section(args.params, "tfidf"), load_section(args.params, "seed")
-    text = load_section(args.params, "preprocess.text")
+    cfg, seed = load_section(args.params, "tfidf", TfidfConfig), load_section(args.params, "seed", NonNegativeInt)
+    text = load_section(args.params, "preprocess.text", TextConfig)
     frame = pd.read_csv(args.preprocessed, dtype=str, keep_default_na=False)
     classes = class_names(frame)
     frame["y"] = frame["label"].map({c: i for i, c in enumerate(classes)})

@@ -8,20 +8,26 @@ from pathlib import Path
 import torch
 
 from rnnlab.cluster import ray_session
-from rnnlab.config import load_section
-from rnnlab.data.files import sha256_file, write_json
+from rnnlab.config import (
+    ClusterConfig,
+    DataParallelConfig,
+    ModelConfig,
+    TextConfig,
+    TrainerConfig,
+)
+from rnnlab.data.files import sha256_file
 from rnnlab.models.classifier import count_parameters
+from rnnlab.params import NonNegativeInt, PositiveInt, load_section
 from rnnlab.process import run_stage
-from rnnlab.training.attention import KIND, classifier_kind, train_attention
-from rnnlab.text import lemmas  # noqa: F401  (the normalize choices preprocess.text is checked against)
 from rnnlab.text.features import load_features
 from rnnlab.text.tokenizer import load_stopwords
 from rnnlab.text.vocab import Vocab
+from rnnlab.training.attention import KIND, classifier_kind, train_attention
 from rnnlab.training.checkpoint import Checkpoint, save_checkpoint
 from rnnlab.training.classification import train_classifier
 from rnnlab.training.distributed import fit_data_parallel
-from rnnlab.training.resume import StageState, fingerprint
-from rnnlab.training.tracking import mlflow_run
+from rnnlab.training.resume import fingerprint
+from rnnlab.training.stage import tracked_stage
 
 
 def main() -> None:
@@ -36,20 +42,21 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, required=True, help="resumable training state (outside DVC outs)")
     args = parser.parse_args()
 
-    trainer, seed = load_section(args.params, "trainer"), load_section(args.params, "seed")
-    workers = load_section(args.params, "data_parallel").workers
-    model_cfg = load_section(args.params, f"train.{args.name}")
-    text, max_len = load_section(args.params, "preprocess.text"), load_section(args.params, "featurize.max_len")
+    trainer = load_section(args.params, "trainer", TrainerConfig)
+    seed = load_section(args.params, "seed", NonNegativeInt)
+    workers = load_section(args.params, "data_parallel", DataParallelConfig).workers
+    model_cfg = load_section(args.params, f"train.{args.name}", ModelConfig)
+    text = load_section(args.params, "preprocess.text", TextConfig)
+    max_len = load_section(args.params, "featurize.max_len", PositiveInt)
     torch.set_num_threads(trainer.num_threads)
     splits, classes = load_features(args.tensors)
     vocab = Vocab.load(args.vocab)
 
     stopwords = sorted(load_stopwords(args.nltk_data, text.keep_negations))
     stage = f"train@{args.name}"
-    state = StageState(args.state_dir, stage, fingerprint(trainer, seed, model_cfg, text, max_len, stopwords,
-                                                          files=[args.tensors, args.vocab]))
-    run = state.run()
-    with mlflow_run(args.name, os.environ, stage=stage, run_id=run.run_id) as tracker:
+    inputs = fingerprint(trainer, seed, model_cfg, text, max_len, stopwords, files=[args.tensors, args.vocab])
+    with tracked_stage(args.state_dir, stage, inputs, args.run_record, args.name) as current:
+        run, tracker = current.run, current.tracker
         tracker.set_tags({"data.tensors.sha256": sha256_file(args.tensors), "data.vocab.sha256": sha256_file(args.vocab)})
         itos = list(vocab.itos)
         kind = classifier_kind(model_cfg)
@@ -61,7 +68,7 @@ def main() -> None:
         elif workers == 1:
             model, result = train_classifier(model_cfg, trainer, itos, splits, len(classes), tracker, seed, run)
         else:  # Ray Train workers, each a share of every epoch (no resuming: a stopped run starts over)
-            with ray_session(load_section(args.params, "cluster"), os.environ):
+            with ray_session(load_section(args.params, "cluster", ClusterConfig), os.environ):
                 model, result = fit_data_parallel(model_cfg, trainer, itos, splits, len(classes), seed, workers,
                                                   os.environ, tracker)
         meta = {
@@ -72,8 +79,7 @@ def main() -> None:
         }
         save_checkpoint(args.checkpoint, Checkpoint(kind, model_cfg, model, vocab, classes, meta))
         tracker.log_artifact(args.checkpoint, "checkpoint")
-        write_json(args.run_record, {"stage": stage, "run_id": tracker.run_id, "timings": result.timings})
-    state.clear()
+        current.record["timings"] = result.timings
     print(f"{args.name}: best epoch {result.best_position}, val macro-F1 {result.best['val_macro_f1']:.4f}")
 
 

@@ -3,24 +3,23 @@
 
 import argparse
 import dataclasses
-import os
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from rnnlab.config import load_section, require_entry
+from rnnlab.classifiers.ngram import KIND, SubwordEntry, train_entry
+from rnnlab.config import ModelConfig, TextConfig, TrainerConfig
 from rnnlab.data.datasets import class_names
-from rnnlab.data.files import sha256_file, write_json
+from rnnlab.data.files import sha256_file
 from rnnlab.models.classifier import count_parameters
+from rnnlab.params import NonNegativeInt, PositiveInt, load_section, require_entry
 from rnnlab.process import run_stage
-from rnnlab.tasks.subword_entry import KIND, train_entry
-from rnnlab.text import lemmas  # noqa: F401  (the normalize choices preprocess.text is checked against)
 from rnnlab.text.tokenizer import load_stopwords
 from rnnlab.text.vocab import Vocab
 from rnnlab.training.checkpoint import Checkpoint, save_checkpoint
-from rnnlab.training.resume import StageState, fingerprint
-from rnnlab.training.tracking import mlflow_run
+from rnnlab.training.resume import fingerprint
+from rnnlab.training.stage import tracked_stage
 
 
 def main() -> None:
@@ -35,20 +34,23 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, required=True, help="resumable training state (outside DVC outs)")
     args = parser.parse_args()
 
-    entry, seed = load_section(args.params, f"train_subword.{args.name}"), load_section(args.params, "seed")
+    entry = load_section(args.params, f"train_subword.{args.name}", SubwordEntry)
+    seed = load_section(args.params, "seed", NonNegativeInt)
     # only the `train` entry it extends: an edit of another entry does not retrain it
     require_entry(args.params, "train", entry.model, f"train_subword.{args.name}.model")
-    trainer, model_cfg = load_section(args.params, "trainer"), load_section(args.params, f"train.{entry.model}")
-    text, max_len = load_section(args.params, "preprocess.text"), load_section(args.params, "featurize.max_len")
+    trainer = load_section(args.params, "trainer", TrainerConfig)
+    model_cfg = load_section(args.params, f"train.{entry.model}", ModelConfig)
+    text = load_section(args.params, "preprocess.text", TextConfig)
+    max_len = load_section(args.params, "featurize.max_len", PositiveInt)
     torch.set_num_threads(trainer.num_threads)
     frame = pd.read_csv(args.preprocessed, dtype=str, keep_default_na=False)
     classes, vocab = class_names(frame), Vocab.load(args.vocab)
     stopwords = sorted(load_stopwords(args.nltk_data, text.keep_negations))
     stage = f"train_subword@{args.name}"
-    state = StageState(args.state_dir, stage, fingerprint(entry, model_cfg, trainer, seed, text, max_len,
-                                                          stopwords, files=[args.preprocessed, args.vocab]))
-    run = state.run()
-    with mlflow_run(args.name, os.environ, stage=stage, run_id=run.run_id) as tracker:
+    inputs = fingerprint(entry, model_cfg, trainer, seed, text, max_len, stopwords,
+                         files=[args.preprocessed, args.vocab])
+    with tracked_stage(args.state_dir, stage, inputs, args.run_record, args.name) as current:
+        run, tracker = current.run, current.tracker
         tracker.set_tags({"data.preprocessed.sha256": sha256_file(args.preprocessed),
                           "data.vocab.sha256": sha256_file(args.vocab)})
         model, shell, ngrams, result, offsets = train_entry(entry, model_cfg, trainer, vocab, frame,
@@ -61,8 +63,7 @@ def main() -> None:
         }
         save_checkpoint(args.checkpoint, Checkpoint(KIND, shell, model, vocab, classes, meta))
         tracker.log_artifact(args.checkpoint, "checkpoint")
-        write_json(args.run_record, {"stage": stage, "run_id": tracker.run_id, "timings": result.timings})
-    state.clear()
+        current.record["timings"] = result.timings
     print(f"{args.name}: best epoch {result.best_position}, val macro-F1 {result.best['val_macro_f1']:.4f}, "
           f"decision offsets {offsets}")
 

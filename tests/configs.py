@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from rnnlab.config import (
-    SECTIONS,
-    ClassifierConfig,
-    GeneratorConfig,
     LMConfig,
     LMTrainerConfig,
     LocalCsvConfig,
     ModelConfig,
     PrepareConfig,
-    ProbeConfig,
-    ProbeModelConfig,
     SplitConfig,
     TextConfig,
     TrainerConfig,
 )
-from rnnlab.models import classifier as _classifier  # noqa: F401  (the registries ModelConfig's choices come from)
-from rnnlab.text import lemmas as _lemmas  # noqa: F401
+from rnnlab.studies.chars.names import ClassifierConfig, GeneratorConfig
+from rnnlab.studies.chars.probe import ProbeConfig, ProbeModelConfig
 
 MODEL = dict(cell="lstm", nonlinearity="tanh", embedding_dim=128, hidden_size=128, num_layers=1, bidirectional=False,
              pooling="last", packed=True, embedding_dropout=0.0, dropout=0.0, recurrent_dropout=0.0, init="default",
@@ -90,8 +86,6 @@ def probe_model_config(**overrides: Any) -> ProbeModelConfig:
 
 
 def probe_config(**overrides: Any) -> ProbeConfig:
-    from rnnlab.tasks import probe  # noqa: F401  (the probe_cell registry)
-
     values = dict(cells=("rnn_tanh", "rnn_relu", "lstm", "gru"), lengths=(5, 10, 20, 40, 80), train_length=10,
                   train_size=4000, val_size=500, test_size=1000, fail_below=0.5, model=probe_model_config(),
                   trainer=trainer_config(epochs=15, batch_size=64, lr=0.005, patience=15, bucket_by_length=False))
@@ -99,7 +93,7 @@ def probe_config(**overrides: Any) -> ProbeConfig:
 
 
 def tagger_config(model: dict[str, Any] | None = None, **overrides: Any):
-    from rnnlab.tasks.tagger import TaggerConfig, TaggerModelConfig  # registers the `tagger` section
+    from rnnlab.studies.tagger.tagger import TaggerConfig, TaggerModelConfig
 
     model_values = dict(embeddings="scratch", embedding_dim=16, char_embedding_dim=8, char_hidden_size=16,
                         hidden_size=32, num_layers=1, dropout=0.0, max_chars=60, max_word_len=12,
@@ -109,10 +103,42 @@ def tagger_config(model: dict[str, Any] | None = None, **overrides: Any):
     return TaggerConfig(**{**values, **overrides})
 
 
-def registered_section(key: str) -> str:
-    """The longest params key above (or at) dotted `key` that loads into a config type of its own."""
+@functools.cache
+def stage_sections() -> dict[tuple[str, str], Any]:
+    """(params file, section) -> type, for every section some stage loads, as its script loads it
+    (tests/unit/test_pipeline_deps.stage_loads), a templated key (`train.${key}`) spelt out for every entry."""
+    from tests.unit.test_pipeline_deps import definitions, resolve, stage_loads
+
+    sections = {}
+    for _, definition in definitions():
+        script = stage_script_namespace(definition)
+        for path, key, tp in stage_loads(definition):
+            parent, dollar, _ = key.partition(".$")
+            keys = [f"{parent}.{name}" for name in resolve(parent, path)] if dollar else [key]
+            sections |= {(path, k): eval(tp, script) for k in keys}  # noqa: S307  (a type the script names)
+    return sections
+
+
+def stage_script_namespace(definition: dict) -> dict[str, Any]:
+    """The names a stage script imports at its top level (its config types among them)."""
+    import ast
+
+    from tests.unit.test_pipeline_deps import stage_script
+
+    namespace: dict[str, Any] = {}
+    for node in ast.parse(stage_script(definition).read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            exec(compile(ast.Module([node], []), "<imports>", "exec"), namespace)  # noqa: S102
+    exec("from rnnlab.classifiers.ngram import SubwordEntry\nfrom rnnlab.config import ModelConfig", namespace)  # noqa: S102
+    return namespace
+
+
+def registered_section(key: str) -> tuple[str, str, Any]:
+    """The params file, the longest section some stage loads above (or at) dotted `key`, and its type."""
+    sections = stage_sections()
     parts = key.split(".")
     for n in range(len(parts), 0, -1):
-        if ".".join(parts[:n]) in SECTIONS or ".".join([*parts[:n - 1], "*"]) in SECTIONS:
-            return ".".join(parts[:n])
+        found = [(path, section, tp) for (path, section), tp in sections.items() if section == ".".join(parts[:n])]
+        if found:
+            return found[0]
     raise KeyError(key)

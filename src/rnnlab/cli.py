@@ -18,23 +18,31 @@ import pandas as pd
 import torch
 
 from rnnlab.data.files import atomic_path
+from rnnlab.models.attention import ATTENTION
 from rnnlab.process import die_with_parent, raise_on_signals, stop_group
 from rnnlab.profiles import experiment_command
-from rnnlab.models.attention import ATTENTION
 from rnnlab.serving.outputs import model_checkpoint, pipeline_models
-from rnnlab.serving.predict import BEST, LABEL, Predictor, best_model, format_rows, load_predictor, read_texts
-from rnnlab.tasks.attention import ATTENTION_STAGE
-from rnnlab.training.attention import CLASSIFIER_KINDS
-from rnnlab.tasks.charlm import sample_text
-from rnnlab.tasks.explain import explain, explanation_html, format_explanation
-from rnnlab.tasks.lemmatizer import lemmatize
-from rnnlab.tasks.names import generate_names, top_languages
-from rnnlab.tasks.tagger import tag_sentences
+from rnnlab.serving.predict import (
+    BEST,
+    LABEL,
+    Predictor,
+    best_model,
+    format_rows,
+    load_predictor,
+    read_texts,
+)
+from rnnlab.studies.chars.charlm import sample_text
+from rnnlab.studies.chars.names import generate_names, top_languages
+from rnnlab.studies.tagger.lemmatizer import lemmatize
+from rnnlab.studies.tagger.tagger import tag_sentences
+from rnnlab.studies.zoo.attention import ATTENTION_STAGE
+from rnnlab.studies.zoo.explain import explain, explanation_html, format_explanation
 from rnnlab.team.migrate import migrate
 from rnnlab.team.remote import RemoteError, push, restore
 from rnnlab.team.server import Server, ServerError, login_help
 from rnnlab.team.server import start as start_server
 from rnnlab.team.server import stop as stop_server
+from rnnlab.training.attention import CLASSIFIER_KINDS
 from rnnlab.training.checkpoint import load_checkpoint
 from rnnlab.training.tracking import runs_view_url
 
@@ -228,7 +236,7 @@ def remote_command(args: argparse.Namespace) -> int:
 
 def profile_command(args: argparse.Namespace) -> int:
     """`dvc exp run --all-pipelines` with the profile's params (its exit status)."""
-    command = experiment_command(args.profile, args.params)
+    command = experiment_command(args.profile, args.root)
     if args.dry:
         print(" ".join(command))
         return 0
@@ -306,8 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--pid-file", **pid_file)
     cmd.set_defaults(func=ui_command)
     cmd = commands.add_parser("profile", help="run every pipeline with a budget profile's params, as a DVC experiment")
-    cmd.add_argument("profile", type=Path, help="a profile file: `dotted.params.key: value` lines (profiles/gpu.yaml)")
-    cmd.add_argument("--params", type=Path, default=Path("params.yaml"))
+    cmd.add_argument("profile", type=Path, help="a profile: params file -> `dotted.key: value` lines (profiles/gpu.yaml)")
+    cmd.add_argument("--root", type=Path, default=Path("."), help="the repository the profile's params files are in")
     cmd.add_argument("--dry", action="store_true", help="print the dvc command instead of running it")
     cmd.set_defaults(func=profile_command)
 

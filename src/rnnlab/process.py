@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rnnlab import UserError
+
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -27,7 +29,7 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM arrived; raised in the main thread as SIGINT's KeyboardInterrupt is."""
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(UserError, RuntimeError):
     """A loss or gradient stopped being finite."""
 
 
@@ -105,7 +107,8 @@ def stage_name() -> str:
 
 
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's `main`: dies with its parent, SIGTERM/SIGINT unwind it, a divergence is one clear line."""
+    """Run a stage's `main`: dies with its parent, SIGTERM/SIGINT unwind it, the user's mistake (a `UserError`: a
+    params key, a corpus row, a checkpoint, a divergence) is one line naming it."""
     die_with_parent()
     raise_on_signals()
     try:
@@ -115,7 +118,7 @@ def run_stage(main: Callable[[], None]) -> None:
         print(f"{stage_name()}: stopped by {sig.name}; a rerun resumes from the saved state", file=sys.stderr)
         signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)  # exit as killed by the signal, as the caller expects
-    except TrainingDiverged as err:
+    except UserError as err:  # the user's mistake, named in one line; a bug keeps its traceback
         sys.exit(f"{stage_name()}: {err}")
 
 

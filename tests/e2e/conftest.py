@@ -15,7 +15,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcignore", ".gitignore", "Makefile"]
+COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "pyproject.toml", ".dvcignore", ".gitignore", "Makefile",
+          *(str(p.relative_to(ROOT)) for p in sorted(ROOT.glob("studies/*/params.yaml")))]
 
 
 MODELS = ("rnn", "lstm", "gru")
@@ -61,7 +62,7 @@ def running(pid: int) -> bool:
 
 def base_model(**overrides) -> dict:
     """A full model entry for params.yaml: the zoo's base model with `overrides`."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params = yaml.safe_load((ROOT / "studies" / "zoo" / "params.yaml").read_text(encoding="utf-8"))
     return {**params["zoo"]["base"], **overrides}
 
 
@@ -105,23 +106,26 @@ def tiny_params(epochs: int, model: dict | None = None, **overrides) -> dict:
 
 
 def make_repo(dest: Path, overrides: dict, also: tuple[str, ...] = ()) -> Path:
-    """Copy the pipeline (and the files or folders `also` names) into `dest`, git + dvc init it, and apply
-    params overrides (dotted keys)."""
+    """Copy the pipeline and the studies' params (and the files or folders `also` names, a study's lock left out)
+    into `dest`, git + dvc init it, and apply params overrides (dotted keys, each in the file holding its section)."""
     for name in (*COPIED, *also):
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         src = ROOT / name
         if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "dvc.lock"), dirs_exist_ok=True)
         else:
             shutil.copy2(src, dest / name)
-    params = yaml.safe_load((dest / "params.yaml").read_text(encoding="utf-8"))
+    files = {path: yaml.safe_load(path.read_text(encoding="utf-8"))
+             for path in [dest / "params.yaml", *sorted(dest.glob("studies/*/params.yaml"))]}
     for key, value in overrides.items():
         *parents, last = key.split(".")
-        node = params
+        path = next(path for path, params in files.items() if key.split(".")[0] in params)
+        node = files[path]
         for part in parents:
             node = node[part]
         node[last] = value
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    for path, params in files.items():
+        path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
     run(["git", "init", "-q"], dest)
     run(["dvc", "init", "-q"], dest)
     run(["dvc", "config", "core.analytics", "false"], dest)

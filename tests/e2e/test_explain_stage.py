@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
 from rnnlab.training.attention import KIND
 from rnnlab.training.checkpoint import load_checkpoint
 
-from .conftest import ROOT, VENV_BIN, make_repo, pipeline_env, run, tiny_params, write_tiny_corpus
+from .conftest import (
+    VENV_BIN,
+    make_repo,
+    pipeline_env,
+    run,
+    tiny_params,
+    write_tiny_corpus,
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +26,7 @@ def zoo_repo(tmp_path_factory, mirror):
     overrides = tiny_params(1, **{"zoo.trainer.epochs": 2, "zoo.base.embedding_dim": 16, "zoo.base.hidden_size": 16,
                                   "cluster.executor": "local", "explain.right": 1, "explain.wrong": 1,
                                   "explain.min_tokens": 3, "explain.max_tokens": 10})
-    make_repo(repo, overrides)
-    (repo / "studies" / "zoo").mkdir(parents=True)
-    shutil.copy2(ROOT / "studies" / "zoo" / "dvc.yaml", repo / "studies" / "zoo" / "dvc.yaml")
+    make_repo(repo, overrides, also=("studies/zoo",))
     env = pipeline_env(mirror) | {"MLFLOW_TRACKING_URI": f"sqlite:///{repo}/mlflow.db"}
     output = run(["dvc", "repro", "studies/zoo/dvc.yaml:explain"], repo, env)
     return repo, env, output

@@ -22,7 +22,14 @@ import yaml
 from rnnlab.process import group_members
 
 from .conftest import (
-    VENV_BIN, free_port, make_repo, pipeline_env, run, running, tiny_params, write_tiny_corpus,
+    VENV_BIN,
+    free_port,
+    make_repo,
+    pipeline_env,
+    run,
+    running,
+    tiny_params,
+    write_tiny_corpus,
 )
 
 HOOK = '''

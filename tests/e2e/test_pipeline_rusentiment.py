@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from rnnlab.config import load_section
+from rnnlab.config import PrepareConfig
 from rnnlab.data.datasets import prepare, split_stats
 from rnnlab.data.files import sha256_file
+from rnnlab.params import NonNegativeInt, load_section
 
 from .conftest import ROOT, base_model, make_repo, pipeline_env, run
 
@@ -41,5 +42,5 @@ def test_fast_profile_on_rusentiment(tmp_path, mirror):
 def test_committed_split_counts_are_what_prepare_reproduces(mirror):
     """The committed metrics/prepare.json is what the default params give on the mirror."""
     params = ROOT / "params.yaml"
-    frame = prepare(mirror, load_section(params, "prepare"), load_section(params, "seed"))
+    frame = prepare(mirror, load_section(params, "prepare", PrepareConfig), load_section(params, "seed", NonNegativeInt))
     assert split_stats(frame) == json.loads((ROOT / "metrics" / "prepare.json").read_text())

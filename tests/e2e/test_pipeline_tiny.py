@@ -16,7 +16,14 @@ import yaml
 from rnnlab.training.checkpoint import read_payload
 
 from .conftest import (
-    MODELS, VENV_BIN, free_port, make_repo, pipeline_env, run, tiny_params, write_tiny_corpus,
+    MODELS,
+    VENV_BIN,
+    free_port,
+    make_repo,
+    pipeline_env,
+    run,
+    tiny_params,
+    write_tiny_corpus,
 )
 
 

@@ -41,7 +41,8 @@ def workspace(tmp_path_factory) -> Path:
     vocab.save(folder / "vocab.json")
     save_features(folder / "tensors.pt", {name: encode_split(d, y, vocab, 20) for name, (d, y) in docs.items()},
                   ["negative", "positive"])
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params = {name: value for path in ("params.yaml", "studies/zoo/params.yaml", "studies/tune/params.yaml")
+              for name, value in yaml.safe_load((ROOT / path).read_text(encoding="utf-8")).items()}  # one file for both
     params["zoo"].update(seeds=[1, 2], variants={"lstm": {}, "gru": {"model": {"cell": "gru"}}})
     params["zoo"]["base"].update(TINY)
     params["zoo"]["trainer"].update(epochs=6, patience=6, batch_size=32)
@@ -108,7 +109,8 @@ def stage_env(folder: Path, address: str | None) -> dict[str, str]:
 
 
 def zoo_command(folder: Path, params: str, out: str) -> list[str]:
-    return [sys.executable, str(ROOT / "stages/zoo.py"), "--params", str(folder / params), "--vocab",
+    return [sys.executable, str(ROOT / "studies/zoo/zoo.py"), "--params", str(folder / params),
+            "--pipeline-params", str(folder / params), "--vocab",
             str(folder / "vocab.json"), "--tensors", str(folder / "tensors.pt"), "--out", str(folder / out),
             "--run-record", str(folder / f"{out}.json"), "--state-dir", str(folder / f"{out}_state")]
 
@@ -172,7 +174,8 @@ def test_the_zoo_on_two_nodes_survives_a_killed_worker_and_matches_the_sequentia
 
 def test_a_search_on_the_cluster_logs_every_trial_under_one_parent(workspace, cluster):
     out = {name: str(workspace / "tune" / name) for name in ("tune.json", "tune.md", "trials.png", "best.yaml", "run.json")}
-    command = [sys.executable, str(ROOT / "stages/tune.py"), "--params", str(workspace / "params.yaml"),
+    command = [sys.executable, str(ROOT / "studies/tune/tune.py"), "--params", str(workspace / "params.yaml"),
+               "--pipeline-params", str(workspace / "params.yaml"),
                "--vocab", str(workspace / "vocab.json"), "--tensors", str(workspace / "tensors.pt"),
                "--test-metrics", str(workspace / "test.json"), "--history", str(workspace / "history"),
                "--metrics", out["tune.json"], "--report", out["tune.md"], "--figure", out["trials.png"],

@@ -16,7 +16,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import MODELS, VENV_BIN, free_port, make_repo, pipeline_env, run, tiny_params, write_tiny_corpus
+from .conftest import (
+    MODELS,
+    VENV_BIN,
+    free_port,
+    make_repo,
+    pipeline_env,
+    run,
+    tiny_params,
+    write_tiny_corpus,
+)
 
 USER, PASSWORD = "alice", "s3cret-webdav"
 

@@ -26,7 +26,17 @@ from rnnlab.team.server import read_credentials
 from rnnlab.training.tracking import RUNS_VIEW
 
 from .browser import LoginProxy, page_dom, table_rows
-from .conftest import MODELS, VENV_BIN, free_port, make_repo, pipeline_env, run, running, tiny_params, write_tiny_corpus
+from .conftest import (
+    MODELS,
+    VENV_BIN,
+    free_port,
+    make_repo,
+    pipeline_env,
+    run,
+    running,
+    tiny_params,
+    write_tiny_corpus,
+)
 
 
 def call(url: str, path: str, auth: tuple[str, str] | None, body: dict | None = None, version: str = "2.0") -> dict:

@@ -13,16 +13,32 @@ import pytest
 import torch
 import yaml
 
-from rnnlab.config import ConfigError, load_section
-from rnnlab.tasks.ablation import AblationConfig, AblationStep, ablation_rows, baseline_configs, step_config, untrained_lm
-from rnnlab.tasks.pooling import LastStateClassifier, train_last_state
-from rnnlab.tasks.pretraining import LMVocabConfig, pretrain
-from rnnlab.tasks.ulmfit import build_awd_classifier, encode_target
-from rnnlab.tasks.ulmfit_rates import train_with_rates
+from rnnlab.config import ModelConfig, TrainerConfig, Variant
+from rnnlab.params import Seeds, load_section
+from rnnlab.studies.pretraining.ablation import (
+    AblationConfig,
+    AblationStep,
+    SurfaceFormsConfig,
+    ablation_rows,
+    step_config,
+    untrained_lm,
+)
+from rnnlab.studies.pretraining.lm import LMVocabConfig, pretrain
+from rnnlab.studies.pretraining.pooling import LastStateClassifier, train_last_state
+from rnnlab.studies.pretraining.rates import train_with_rates
+from rnnlab.studies.pretraining.ulmfit import build_awd_classifier, encode_target
+from rnnlab.studies.shared import variant_configs
 from rnnlab.training.checkpoint import save_checkpoint
 from rnnlab.training.rates import RatesConfig
 from rnnlab.training.tracking import MemoryTracker
-from tests.integration.test_pretraining import MODEL, TEXT, classifier_config, corpus, labelled, stage
+from tests.integration.test_pretraining import (
+    MODEL,
+    TEXT,
+    classifier_config,
+    corpus,
+    labelled,
+    stage,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,12 +63,21 @@ def test_the_untrained_encoder_has_the_language_models_vocabulary_and_seeded_fre
     assert not torch.equal(weights["layers.0.lstm.weight_ih_l0"], lm.model.encoder.state_dict()["layers.0.lstm.weight_ih_l0"])
 
 
-def test_a_step_changes_only_gradual_unfreezing_and_the_baseline_must_be_a_zoo_variant():
+def test_a_step_changes_only_gradual_unfreezing():
     cfg = classifier_config(gradual_unfreezing=True)
     changed = step_config(cfg, AblationStep("x", "finetuned", gradual_unfreezing=False))
     assert changed.gradual_unfreezing is False and changed == classifier_config(gradual_unfreezing=False)
-    with pytest.raises(ConfigError, match=r"lm.ablation.baseline: 'nope' is not a zoo variant"):
-        baseline_configs(AblationConfig("nope", {}), None, None, {"lstm": None})
+
+
+def test_the_surface_forms_baseline_is_the_zoos_navec_variant_as_committed():
+    """lm.surface_forms declares the zoo's lm.ablation.baseline variant in the study's own params (no study reads
+    another's): it must stay the zoo's base with that variant's overrides, and at the zoo's seeds."""
+    zoo, pretraining = ROOT / "studies/zoo/params.yaml", ROOT / "studies/pretraining/params.yaml"
+    name = load_section(pretraining, "lm.ablation", AblationConfig).baseline
+    model, trainer = variant_configs(load_section(zoo, "zoo.base", ModelConfig), load_section(zoo, "zoo.trainer", TrainerConfig),
+                                     load_section(zoo, f"zoo.variants.{name}", Variant), name)
+    declared = load_section(pretraining, "lm.surface_forms", SurfaceFormsConfig)
+    assert (declared.model, declared.trainer, declared.seeds) == (model, trainer, load_section(zoo, "zoo.seeds", Seeds))
 
 
 def test_the_rows_give_each_steps_change_and_its_gap_to_tfidf():
@@ -69,7 +94,7 @@ def test_the_rows_give_each_steps_change_and_its_gap_to_tfidf():
 
 def tiny_classifier_params() -> dict:
     """The repository's params with lm.classifier at seeds 1 and 2, 2 epochs of batch 8 on one CPU thread."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params = yaml.safe_load((ROOT / "studies/pretraining/params.yaml").read_text(encoding="utf-8"))
     trainer = {**params["lm"]["classifier"]["trainer"], "device": "cpu", "epochs": 2, "batch_size": 8, "num_threads": 1}
     params["lm"]["classifier"] = {**params["lm"]["classifier"], "seeds": [1, 2], "max_len": 20, "trainer": trainer}
     return params
@@ -85,15 +110,16 @@ def stage_files(lms, tmp_path_factory):
     save_checkpoint(folder / "other.pt", lms[1])
     labelled().to_csv(folder / "corpus.csv", index=False)
     params = tiny_classifier_params()
-    params["zoo"]["seeds"] = [1, 2]
-    params["zoo"]["trainer"] = {**params["zoo"]["trainer"], "device": "cpu", "epochs": 2, "batch_size": 8}
+    baseline = params["lm"]["surface_forms"]
+    baseline["seeds"] = [1, 2]
+    baseline["trainer"] = {**baseline["trainer"], "device": "cpu", "epochs": 2, "batch_size": 8}
     (folder / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return folder
 
 
 def run_stage(name, folder, *args):
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{folder / 'mlflow.db'}")
-    return subprocess.run([sys.executable, str(ROOT / "stages" / f"{name}.py"), "--params", str(folder / "params.yaml"),
+    return subprocess.run([sys.executable, str(ROOT / "studies" / "pretraining" / f"{name}.py"), "--params", str(folder / "params.yaml"),
                            "--prepared", str(folder / "corpus.csv"), "--metrics", str(folder / f"{name}.json"),
                            "--run-record", str(folder / f"{name}_runs.json"), "--state-dir", str(folder / "state"),
                            *args], cwd=folder, env=env, capture_output=True, text=True)
@@ -105,7 +131,7 @@ def test_the_ablation_stage_trains_every_step_at_every_seed(stage_files):
                      "--finetuned", str(folder / "finetuned.pt"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((folder / "ulmfit_ablation.json").read_text())
-    steps = load_section(folder / "params.yaml", "lm.ablation").steps
+    steps = load_section(folder / "params.yaml", "lm.ablation", AblationConfig).steps
     assert list(metrics["steps"]) == list(steps) == ["navec", "pretrained", "finetuned"]
     for name, summary in metrics["steps"].items():
         assert summary["label"] == steps[name].label and [r["seed"] for r in summary["seeds"]] == [1, 2]
@@ -155,7 +181,7 @@ def test_the_rates_stage_trains_with_lm_rates_at_every_seed(stage_files):
     proc = run_stage("ulmfit_rates", folder, "--lm", str(folder / "finetuned.pt"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((folder / "ulmfit_rates.json").read_text())
-    rates = load_section(folder / "params.yaml", "lm.rates")
+    rates = load_section(folder / "params.yaml", "lm.rates", RatesConfig)
     assert metrics["rates"]["decay"] == rates.decay and [r["seed"] for r in metrics["seeds"]] == [1, 2]
     assert 0 <= metrics["test_macro_f1_mean"] <= 1 and not (folder / "state" / "ulmfit_rates").exists()
     mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
@@ -237,8 +263,8 @@ def run_report(folder):
             "--pretrain", "pretrain.json",
             "--finetune", "finetune.json", "--report", "reports/pretraining.md", "--figure", "reports/ablation.png"]
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{folder / 'mlflow.db'}")
-    return subprocess.run([sys.executable, str(ROOT / "stages" / "pretraining_report.py"), "--params",
-                           str(ROOT / "params.yaml"), *args], cwd=folder, env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, str(ROOT / "studies" / "pretraining" / "pretraining_report.py"), "--params",
+                           str(ROOT / "studies/pretraining/params.yaml"), *args], cwd=folder, env=env, capture_output=True, text=True)
 
 
 def test_the_report_tables_every_step_in_order_against_tfidf_and_the_target(tmp_path):

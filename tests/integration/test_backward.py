@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import torch
 
-from rnnlab.tasks import backward
-from rnnlab.tasks.backward import DIRECTION, reverse_texts
-from rnnlab.tasks.pretraining import BOS, LMVocabConfig, documents_tokens, pretrain
+from rnnlab.studies.pretraining import backward
+from rnnlab.studies.pretraining.backward import DIRECTION, reverse_texts
+from rnnlab.studies.pretraining.lm import BOS, LMVocabConfig, documents_tokens, pretrain
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.tracking import MemoryTracker
 from tests.integration.test_pretraining import MODEL, SENTIMENT, TEXT, corpus, stage
@@ -59,7 +59,7 @@ def test_the_backward_model_has_the_forward_vocabulary_and_learns():
 
 
 def run(script: str, params: Path, *args: str) -> None:
-    done = subprocess.run([sys.executable, f"stages/{script}", "--params", str(params), *args], cwd=ROOT,
+    done = subprocess.run([sys.executable, f"studies/pretraining/{script}", "--params", str(params), *args], cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -80,10 +80,10 @@ def test_the_backward_stages_write_checkpoints_marked_backward_and_their_own_mlf
     out = {name: tmp_path / name for name in ("pre.pt", "pre.json", "pre_history.json", "pre_run.json", "ft.pt",
                                                "ft.json", "ft_history.json", "ft_run.json")}
     state = ["--state-dir", str(tmp_path / "state")]
-    run("pretrain_backward.py", path, "--corpus", str(tmp_path / "corpus.csv"), "--checkpoint", str(out["pre.pt"]),
+    run("pretrain.py", path, "--direction", "backward", "--corpus", str(tmp_path / "corpus.csv"), "--checkpoint", str(out["pre.pt"]),
         "--metrics", str(out["pre.json"]), "--history", str(out["pre_history.json"]), "--run-record",
         str(out["pre_run.json"]), *state)
-    run("finetune_backward.py", path, "--pretrained", str(out["pre.pt"]), "--prepared", str(tmp_path / "prepared.csv"),
+    run("finetune_lm.py", path, "--direction", "backward", "--pretrained", str(out["pre.pt"]), "--prepared", str(tmp_path / "prepared.csv"),
         "--checkpoint", str(out["ft.pt"]), "--metrics", str(out["ft.json"]), "--history", str(out["ft_history.json"]),
         "--run-record", str(out["ft_run.json"]), *state)
 
@@ -101,11 +101,12 @@ def test_the_backward_stages_write_checkpoints_marked_backward_and_their_own_mlf
 def test_a_forward_checkpoint_is_refused_by_the_backward_fine_tuning(tmp_path):
     ckpt, _ = pretrain(corpus(), TEXT, LMVocabConfig(max_size=100, min_freq=1), MODEL, stage(3), MemoryTracker(), 0)
     save_checkpoint(tmp_path / "forward.pt", ckpt)
-    done = subprocess.run([sys.executable, "stages/finetune_backward.py", "--pretrained", str(tmp_path / "forward.pt"),
+    done = subprocess.run([sys.executable, "studies/pretraining/finetune_lm.py", "--direction", "backward",
+                           "--pretrained", str(tmp_path / "forward.pt"),
                            "--prepared", str(tmp_path / "none.csv"), "--checkpoint", str(tmp_path / "ft.pt"),
                            "--metrics", str(tmp_path / "m.json"), "--history", str(tmp_path / "h.json"),
                            "--run-record", str(tmp_path / "r.json"), "--state-dir", str(tmp_path / "state")],
                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                           timeout=300)
-    assert done.returncode != 0 and "forward.pt" in done.stderr and "not a backward language model" in done.stderr
+    assert done.returncode != 0 and "forward.pt" in done.stderr and "a forward language model, not a backward one" in done.stderr
     assert not (tmp_path / "ft.pt").exists()

@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 import torch
 
-from rnnlab.config import FeaturizeConfig, load_section, read_params
+from rnnlab.config import FeaturizeConfig, ModelConfig, PrepareConfig
 from rnnlab.data.datasets import prepare
+from rnnlab.params import NonNegativeInt, load_section, read_params
 from rnnlab.text.features import featurize, save_features
 from rnnlab.text.preprocessing import preprocess_texts
 from rnnlab.text.tokenizer import load_stopwords
@@ -192,10 +193,10 @@ def test_imdb_files_become_a_local_csv_corpus_that_prepare_accepts(tiny, tmp_pat
                  "prepare.local_csv": {"path": str(csv), "text_column": "text", "label_column": "label",
                                        "split_column": "split", "test_size": 0.2, "encoding": "utf-8"}}
     params = scaling.write_params(tiny["params"], tmp_path / "params.yaml", args, overrides)
-    frame = prepare(tmp_path, load_section(params, "prepare"), load_section(params, "seed"))
+    frame = prepare(tmp_path, load_section(params, "prepare", PrepareConfig), load_section(params, "seed", NonNegativeInt))
     assert len(frame) == 120 and set(frame["label"]) == {"positive", "negative"}
     assert (frame["split"] == "test").sum() == 60 and set(frame["split"]) == {"train", "val", "test"}
-    assert load_section(params, "train.scale").hidden_size == 8
+    assert load_section(params, "train.scale", ModelConfig).hidden_size == 8
 
 
 def test_pipeline_benchmark_measures_mlflow_and_skips_dvc_without_a_mirror(tiny, out, tmp_path):
@@ -252,7 +253,7 @@ def test_lm_benchmark_times_each_size_and_output_layer_against_the_first(out, tm
     assert (full["details"]["vocab"], full["details"]["cutoffs"]) == (50, [])
     assert (adaptive["details"]["vocab"], adaptive["details"]["cutoffs"]) == (200, [13, 66])
     assert adaptive["details"]["minutes_per_pass"] == pytest.approx(5000 / adaptive["value"] / 60)
-    pretrain = read_params(ROOT / "params.yaml")["lm"]["pretrain"]
+    pretrain = read_params(ROOT / "studies/pretraining/params.yaml")["lm"]["pretrain"]
     tokens = pretrain["trainer"]["steps"] * pretrain["batch_size"] * pretrain["seq_len"]
     assert adaptive["details"]["pretrain_minutes"] == pytest.approx(tokens / adaptive["value"] / 60)
     assert all(0 < r["details"]["loss_per_token"] < 10 for r in rows)  # about ln(vocab) at the start
@@ -267,7 +268,7 @@ def test_gpu_pretraining_experiment_runs_the_recipe_at_each_scale(tiny, out, tmp
     results = run_script("gpu_pretraining.py", out, "--device", "cpu", "--corpus", str(tmp_path / "lm.csv.gz"),
                          "--prepared", str(tiny["prepared"]), "--scale", "2", "1")
     rows = check_section(results, "lm_gpu_quality", out)
-    params = read_params(ROOT / "params.yaml")["lm"]
+    params = read_params(ROOT / "studies/pretraining/params.yaml")["lm"]
     assert [r["details"]["scale"] for r in rows] == [2, 1]
     for row in rows:
         details = row["details"]

@@ -12,9 +12,13 @@ import pytest
 import torch
 import yaml
 
-from rnnlab.tasks.backward import DIRECTION, reverse_texts
-from rnnlab.tasks.bidirectional import average_probabilities, averaged_row, direction_frame
-from rnnlab.tasks.pretraining import LMVocabConfig, pretrain
+from rnnlab.studies.pretraining.backward import DIRECTION, reverse_texts
+from rnnlab.studies.pretraining.bidirectional import (
+    average_probabilities,
+    averaged_row,
+    direction_frame,
+)
+from rnnlab.studies.pretraining.lm import LMVocabConfig, pretrain
 from rnnlab.text.batching import EncodedSplit
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.tracking import MemoryTracker

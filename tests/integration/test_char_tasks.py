@@ -10,11 +10,15 @@ from pathlib import Path
 
 import torch
 
-from rnnlab.config import CharLMConfig
 from rnnlab.data.corpora import get_corpus
 from rnnlab.data.names import read_names, split_names
-from rnnlab.tasks.charlm import train_charlm
-from rnnlab.tasks.names import evaluate_classifier, generate_names, train_classifier, train_generator
+from rnnlab.studies.chars.charlm import CharLMConfig, train_charlm
+from rnnlab.studies.chars.names import (
+    evaluate_classifier,
+    generate_names,
+    train_classifier,
+    train_generator,
+)
 from rnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from rnnlab.training.language import evaluate_lm, stream_batches
 from rnnlab.training.tracking import MemoryTracker
@@ -104,7 +108,7 @@ def test_charlm_stages_train_then_sample_from_params(tmp_path):
     env = {**os.environ, "MLFLOW_TRACKING_URI": (tmp_path / "mlruns").as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true"}
 
     def stage(name, *args):
-        cmd = [sys.executable, str(ROOT / "stages" / f"{name}.py"), "--params", str(tmp_path / "params.yaml"), *args]
+        cmd = [sys.executable, str(ROOT / "studies" / "chars" / f"{name}.py"), "--params", str(tmp_path / "params.yaml"), *args]
         subprocess.run(cmd, check=True, env=env, cwd=tmp_path, capture_output=True, text=True)
 
     stage("charlm_train", "--raw", str(tmp_path / "raw"), "--checkpoint", str(tmp_path / "lm.pt"),

@@ -6,13 +6,15 @@ import pytest
 import torch
 
 from rnnlab.cli import main
-from rnnlab.config import load_section
+from rnnlab.config import ModelConfig, Variant
 from rnnlab.models.attention import AttentionPooling
 from rnnlab.models.classifier import build_model
+from rnnlab.params import load_section
 from rnnlab.serving.predict import Predictor
-from rnnlab.tasks.attention import VARIANT, train_attention_run
+from rnnlab.studies.shared import variant_configs
+from rnnlab.studies.zoo.attention import VARIANT, train_attention_run
+from rnnlab.studies.zoo.zoo import ZooRun
 from rnnlab.training.attention import KIND
-from rnnlab.tasks.zoo import ZooRun, variant_configs
 from rnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from tests.configs import model_config, text_config, trainer_config
 
@@ -26,8 +28,8 @@ TEXTS = ["сегодня кино отлично", "плохо"]
 def trained(splits, tmp_path_factory):  # noqa: F811
     vocab, train, val = splits
     folder = tmp_path_factory.mktemp("attention")
-    model, trainer = variant_configs(load_section(PARAMS, "zoo.base"), trainer_config(epochs=8, lr=0.01),
-                                     load_section(PARAMS, "zoo.attention"), "zoo.attention")
+    model, trainer = variant_configs(load_section(PARAMS, "zoo.base", ModelConfig), trainer_config(epochs=8, lr=0.01),
+                                     load_section(PARAMS, "zoo.attention", Variant), "zoo.attention")
     model = dataclasses.replace(model, embedding_dim=16, hidden_size=16)
     run = ZooRun(VARIANT, 0, model, trainer, folder / "seed0.pt", "fingerprint")
     meta = {"preprocess": dataclasses.asdict(text_config(normalize="none", remove_stopwords=False)), "max_len": 20,

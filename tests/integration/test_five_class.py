@@ -12,8 +12,14 @@ import yaml
 from sklearn.metrics import f1_score
 
 from rnnlab.data.datasets import clean
-from rnnlab.tasks.five_class import FiveClassConfig, LeakError, check_no_leak, five_class_corpus, weighted_f1
-from rnnlab.tasks.pretraining import LMVocabConfig, pretrain
+from rnnlab.studies.pretraining.five_class import (
+    FiveClassConfig,
+    LeakError,
+    check_no_leak,
+    five_class_corpus,
+    weighted_f1,
+)
+from rnnlab.studies.pretraining.lm import LMVocabConfig, pretrain
 from rnnlab.training.checkpoint import save_checkpoint
 from rnnlab.training.metrics import score
 from rnnlab.training.tracking import MemoryTracker
@@ -83,12 +89,14 @@ def test_the_stage_trains_the_recipe_on_five_labels(tmp_path):
     lm_corpus.to_csv(tmp_path / "lm.csv", index=False)
     lm, _ = pretrain(lm_corpus, TEXT, LMVocabConfig(max_size=200, min_freq=1), MODEL, stage(9), MemoryTracker(), seed=0)
     save_checkpoint(tmp_path / "lm.pt", lm)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params = {**yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")),  # both files in one
+              **yaml.safe_load((ROOT / "studies/pretraining/params.yaml").read_text(encoding="utf-8"))}
     trainer = {**params["lm"]["classifier"]["trainer"], "device": "cpu", "epochs": 2, "batch_size": 8, "num_threads": 1}
     params["lm"]["classifier"] = {**params["lm"]["classifier"], "seeds": [1, 2], "max_len": 20, "trainer": trainer}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "ulmfit_5class.py"), "--params", "params.yaml",
+    proc = subprocess.run([sys.executable, str(ROOT / "studies" / "pretraining" / "ulmfit_5class.py"), "--params", "params.yaml",
+                           "--pipeline-params", "params.yaml",
                            "--raw", "raw", "--prepared", "corpus.csv", "--lm", "lm.pt", "--lm-corpus", "lm.csv",
                            "--metrics", "five.json", "--run-record", "runs.json", "--state-dir", "state"],
                           cwd=tmp_path, env=env, capture_output=True, text=True)

@@ -6,8 +6,13 @@ import random
 import pytest
 
 from rnnlab.cli import main
-from rnnlab.tasks.lemmatizer import LemmatizerConfig, Seq2SeqModelConfig, lemmatize, train_lemmatizer
-from rnnlab.tasks.tagger import train_tagger
+from rnnlab.studies.tagger.lemmatizer import (
+    LemmatizerConfig,
+    Seq2SeqModelConfig,
+    lemmatize,
+    train_lemmatizer,
+)
+from rnnlab.studies.tagger.tagger import train_tagger
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.tracking import MemoryTracker
 from tests.configs import tagger_config, trainer_config

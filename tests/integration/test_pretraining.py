@@ -9,18 +9,26 @@ import pytest
 import torch
 
 from rnnlab.models.awd import ConcatPoolingClassifier
-from rnnlab.tasks.pretraining import (
-    BOS, AWDConfig, LMStageConfig, LMVocabConfig, documents_tokens, evaluate_awd, finetune, pretrain, stream,
+from rnnlab.studies.pretraining.lm import (
+    BOS,
+    AWDConfig,
+    LMStageConfig,
+    LMVocabConfig,
+    documents_tokens,
+    evaluate_awd,
+    finetune,
+    pretrain,
+    stream,
 )
-from rnnlab.tasks.ulmfit import (
+from rnnlab.studies.pretraining.ulmfit import (
     AWDClassifierConfig,
     UnfreezingObjective,
     build_awd_classifier,
     encode_target,
-    summary,
     train_awd_classifier,
     trainable_groups,
 )
+from rnnlab.studies.shared import summary
 from rnnlab.text.vocab import build_vocab
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.language import stream_batches

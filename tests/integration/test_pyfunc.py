@@ -10,7 +10,12 @@ import torch
 
 from rnnlab.models.classifier import build_model
 from rnnlab.serving.predict import load_predictor
-from rnnlab.serving.pyfunc import CHAMPION, pip_requirements, register_classifiers, registered_name
+from rnnlab.serving.pyfunc import (
+    CHAMPION,
+    pip_requirements,
+    register_classifiers,
+    registered_name,
+)
 from rnnlab.text.vocab import PAD, UNK, Vocab
 from rnnlab.training.checkpoint import Checkpoint, save_checkpoint
 from rnnlab.training.tracking import mlflow_run

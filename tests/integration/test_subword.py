@@ -3,6 +3,7 @@ training reaches an unseen word through the n-grams it shares with training word
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -16,11 +17,19 @@ import torch
 import yaml
 from torch import nn
 
+from rnnlab.classifiers.ngram import encode_types
 from rnnlab.config import FeaturizeConfig, Variant
-from rnnlab.models.subword import SubwordEmbedding, char_ngrams, ngram_index, ngram_vocab, type_vocab
-from rnnlab.tasks.subword import SubwordConfig, encode_types
+from rnnlab.models.subword import (
+    SubwordEmbedding,
+    char_ngrams,
+    ngram_index,
+    ngram_vocab,
+    type_vocab,
+)
+from rnnlab.studies.zoo.subword import SubwordConfig
 from rnnlab.text.features import featurize, save_features
 from rnnlab.text.vocab import Vocab
+from tests.unit.test_config import REPO
 
 ROOT = Path(__file__).resolve().parents[2]
 FEATURES = FeaturizeConfig(max_vocab=100, min_freq=1, max_len=10)
@@ -112,13 +121,13 @@ def test_the_stage_trains_both_arms_at_every_seed_and_reports_them_beside_tfidf(
     vocab, splits, classes = featurize(frame, FEATURES)
     vocab.save(tmp_path / "vocab.json")
     save_features(tmp_path / "tensors.pt", splits, classes)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params = copy.deepcopy(REPO)  # the main pipeline's params and the zoo's, in one file for both arguments
     params["subword"] = {**params["subword"], "seeds": [1, 2],  # navec's 300-d vectors, a small LSTM, 2 epochs
                          "overrides": {"model": {"hidden_size": 8}, "trainer": {"device": "cpu", "epochs": 2}}}
     params["tfidf"]["min_df"] = 1
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    args = [sys.executable, str(ROOT / "stages" / "subword.py"), "--params", str(tmp_path / "params.yaml"),
-            "--preprocessed", str(tmp_path / "corpus.csv"), "--vocab", str(tmp_path / "vocab.json"),
+    args = [sys.executable, str(ROOT / "studies" / "zoo" / "subword.py"), "--params", str(tmp_path / "params.yaml"),
+            "--pipeline-params", str(tmp_path / "params.yaml"), "--preprocessed", str(tmp_path / "corpus.csv"), "--vocab", str(tmp_path / "vocab.json"),
             "--tensors", str(tmp_path / "tensors.pt"), "--metrics", str(tmp_path / "subword.json"),
             "--report", str(tmp_path / "subword.md"), "--run-record", str(tmp_path / "runs.json"),
             "--state-dir", str(tmp_path / "state")]

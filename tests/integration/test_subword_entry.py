@@ -12,11 +12,18 @@ import pytest
 import torch
 import yaml
 
-from rnnlab.config import ConfigError, FeaturizeConfig
+from rnnlab.classifiers.ngram import (
+    KIND,
+    SubwordEntry,
+    encode_types,
+    load_models,
+    set_types,
+    training_stage,
+)
+from rnnlab.config import FeaturizeConfig
+from rnnlab.params import ConfigError
 from rnnlab.serving.outputs import pipeline_models
 from rnnlab.serving.predict import SubwordPredictor, load_predictor
-from rnnlab.tasks.subword import encode_types
-from rnnlab.tasks.subword_entry import KIND, SubwordEntry, load_models, set_types, training_stage
 from rnnlab.text.features import featurize
 from rnnlab.training.checkpoint import load_checkpoint
 from rnnlab.training.classification import predict_logits
@@ -93,7 +100,7 @@ def test_predict_scores_the_test_split_as_training_encoded_it_and_gives_new_word
     test = frame[frame["split"] == "test"]
     ckpt = load_checkpoint(folder / "lstm_subword.pt")  # the type table of the stage: every type of the corpus
     entry = ckpt.config.entry
-    data = encode_types(frame, vocab, ckpt.classes, entry.study(), 10)
+    data = encode_types(frame, vocab, ckpt.classes, entry, 10)
     set_types(ckpt.model, data.types.itos, len(vocab), predictor.ngrams, entry)
     # the offsets are the ones the stage's model fits on validation, and predict applies them
     offsets = ckpt.meta["decision_offsets"]

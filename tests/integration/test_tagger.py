@@ -7,7 +7,12 @@ import pytest
 
 from rnnlab.cli import main
 from rnnlab.data.conllu import UPOS, Sentence
-from rnnlab.tasks.tagger import accuracy, slovnet_tags, tag_sentences, train_tagger
+from rnnlab.studies.tagger.tagger import (
+    accuracy,
+    slovnet_tags,
+    tag_sentences,
+    train_tagger,
+)
 from rnnlab.training.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.training.tracking import MemoryTracker
 from tests.configs import tagger_config, trainer_config

@@ -44,13 +44,14 @@ def run_stage(tmp_path: Path, fragment: dict) -> subprocess.CompletedProcess:
     params = copy.deepcopy(REPO)
     params["train"]["lstm"].update(embeddings="scratch", embedding_dim=16, hidden_size=16)
     params["trainer"].update(device="cpu", epochs=1, num_threads=1)
-    params["zoo"]["seeds"] = [1, 2]
+    params["seeds"] = [1, 2]
     tensors, vocab = features(tmp_path)
     best = tmp_path / "best.yaml"
     with best.open("w", encoding="utf-8") as f:
         YAML(typ="safe").dump(fragment, f)
     return subprocess.run(
-        [sys.executable, "stages/tune_seeds.py", "--params", str(write_params(tmp_path, params)), "--best", str(best),
+        [sys.executable, "studies/tune/tune_seeds.py", "--params", str(path := write_params(tmp_path, params)),
+         "--pipeline-params", str(path), "--best", str(best),
          "--vocab", str(vocab), "--tensors", str(tensors), "--metrics", str(tmp_path / "metrics.json"),
          "--run-record", str(tmp_path / "record.json"), "--state-dir", str(tmp_path / "state")],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)

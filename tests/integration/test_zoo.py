@@ -1,4 +1,4 @@
-"""Every zoo variant of params.yaml trains end to end on a tiny corpus, through the one loop."""
+"""Every zoo variant of studies/zoo/params.yaml trains end to end on a tiny corpus, through the one loop."""
 
 import dataclasses
 import math
@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab.config import load_section, read_params
-from rnnlab.tasks.zoo import report_rows, summarize, variant_configs
+from rnnlab.config import ModelConfig, Variant
+from rnnlab.params import load_section, read_params
+from rnnlab.studies.shared import variant_configs
+from rnnlab.studies.zoo.zoo import report_rows, summarize
 from rnnlab.training.classification import train_classifier
 from rnnlab.training.reports import plot_variants
 from rnnlab.training.tracking import MemoryTracker
@@ -15,7 +17,7 @@ from tests.configs import trainer_config
 
 from .test_training import splits  # noqa: F401 (fixture)
 
-PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
+PARAMS = Path(__file__).resolve().parents[2] / "studies" / "zoo" / "params.yaml"
 VARIANTS = sorted(read_params(PARAMS)["zoo"]["variants"])
 TRAINER = trainer_config(device="cpu", epochs=1, batch_size=32, num_threads=1)
 
@@ -23,8 +25,8 @@ TRAINER = trainer_config(device="cpu", epochs=1, batch_size=32, num_threads=1)
 @pytest.mark.parametrize("name", VARIANTS)
 def test_every_variant_trains(splits, name):  # noqa: F811
     vocab, train, val = splits
-    variant = load_section(PARAMS, f"zoo.variants.{name}")
-    model_cfg, trainer = variant_configs(load_section(PARAMS, "zoo.base"), TRAINER, variant, f"zoo.variants.{name}")
+    variant = load_section(PARAMS, f"zoo.variants.{name}", Variant)
+    model_cfg, trainer = variant_configs(load_section(PARAMS, "zoo.base", ModelConfig), TRAINER, variant, f"zoo.variants.{name}")
     if model_cfg.embeddings == "scratch":  # keep it tiny; navec fixes the width at 300
         model_cfg = dataclasses.replace(model_cfg, embedding_dim=16)
     model_cfg = dataclasses.replace(model_cfg, hidden_size=16)
@@ -39,8 +41,8 @@ def test_every_variant_trains(splits, name):  # noqa: F811
 
 
 def test_variant_layers_its_overrides_over_the_base_and_trainer():
-    base = load_section(PARAMS, "zoo.base")
-    variant = load_section(PARAMS, "zoo.variants.lstm_fixed_padding")
+    base = load_section(PARAMS, "zoo.base", ModelConfig)
+    variant = load_section(PARAMS, "zoo.variants.lstm_fixed_padding", Variant)
     model, trainer = variant_configs(base, TRAINER, variant, "zoo.variants.lstm_fixed_padding")
     assert (model.packed, trainer.bucket_by_length, trainer.pad_to_max_len) == (False, False, True)
     assert (model.cell, model.hidden_size, trainer.batch_size) == (base.cell, base.hidden_size, TRAINER.batch_size)

@@ -6,9 +6,19 @@ import pytest
 import torch
 
 from rnnlab.models.awd import (
-    IGNORE, AWDEncoder, AWDLanguageModel, ConcatPoolingClassifier, concat_pool, embedding_dropout,
+    IGNORE,
+    AWDEncoder,
+    AWDLanguageModel,
+    ConcatPoolingClassifier,
+    concat_pool,
+    embedding_dropout,
 )
-from rnnlab.training.finetune import discriminative_groups, first_trainable, freeze_before, slanted_triangular
+from rnnlab.training.finetune import (
+    discriminative_groups,
+    first_trainable,
+    freeze_before,
+    slanted_triangular,
+)
 from rnnlab.training.language import stream_batches
 
 V, E, H = 50, 8, 12

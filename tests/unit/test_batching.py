@@ -3,7 +3,13 @@
 import pytest
 import torch
 
-from rnnlab.text.batching import bucketed_batches, encode_split, iterate, ordered_batches, shuffled_batches
+from rnnlab.text.batching import (
+    bucketed_batches,
+    encode_split,
+    iterate,
+    ordered_batches,
+    shuffled_batches,
+)
 from rnnlab.text.vocab import Vocab
 
 VOCAB = Vocab(("<pad>", "<unk>", "a", "b", "c"))

@@ -8,7 +8,13 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.models.cells import LoopLSTM, ScratchRNN, SemeniutaLSTM, WeightDropLSTM, reverse_within_lengths
+from rnnlab.models.cells import (
+    LoopLSTM,
+    ScratchRNN,
+    SemeniutaLSTM,
+    WeightDropLSTM,
+    reverse_within_lengths,
+)
 
 IN, HIDDEN, STEPS = 5, 7, 6
 LENGTHS = torch.tensor([6, 3, 1, 4])

@@ -12,7 +12,13 @@ from rnnlab.models.language import CharLM
 from rnnlab.models.sampling import generate, next_char
 from rnnlab.text.vocab import Vocab
 from rnnlab.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from rnnlab.training.language import IGNORE, LMBatch, evaluate_lm, fit_language_model, stream_batches
+from rnnlab.training.language import (
+    IGNORE,
+    LMBatch,
+    evaluate_lm,
+    fit_language_model,
+    stream_batches,
+)
 from rnnlab.training.tracking import MemoryTracker
 from tests.configs import lm_config, lm_trainer_config
 

@@ -12,7 +12,13 @@ from rnnlab.models.classifier import build_model
 from rnnlab.models.language import CharLM
 from rnnlab.text.vocab import Vocab
 from rnnlab.training import checkpoint as checkpoints
-from rnnlab.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_payload, save_checkpoint
+from rnnlab.training.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    read_payload,
+    save_checkpoint,
+)
 from tests.configs import lm_config, model_config
 
 VOCAB = Vocab(("<pad>", "<unk>", "a", "b", "c"))

@@ -1,5 +1,9 @@
-"""params.yaml loads into typed configs with no default in code: a missing, unknown, mistyped or
-out-of-range key fails at load time naming the file and the dotted key; choices come from registries."""
+"""Params files load into typed configs with no default in code: a missing, unknown, mistyped or out-of-range key
+fails at load time naming the file and the dotted key; a choice is checked against the table implementing it.
+
+The sections tested are the ones the stages load, each from its file with its type, as their scripts say
+(`tests.configs.stage_sections`): a new stage's sections are tested without a line here.
+"""
 
 from __future__ import annotations
 
@@ -13,30 +17,21 @@ import pytest
 from ruamel.yaml import YAML
 
 import rnnlab.config as config
-import rnnlab.data.corpora  # noqa: F401  (fills the registries the configs check choices against)
-import rnnlab.data.datasets  # noqa: F401
-import rnnlab.data.imdb  # noqa: F401
-import rnnlab.data.texts  # noqa: F401
-import rnnlab.data.unlabelled  # noqa: F401
-import rnnlab.models.classifier  # noqa: F401
-import rnnlab.tasks.ablation  # noqa: F401
-import rnnlab.tasks.attention  # noqa: F401
-import rnnlab.training.attention  # noqa: F401
-import rnnlab.tasks.explain  # noqa: F401
-import rnnlab.tasks.five_class  # noqa: F401
-import rnnlab.tasks.lemmatizer  # noqa: F401  (the studies' sections register themselves)
-import rnnlab.tasks.length  # noqa: F401
-import rnnlab.tasks.pretraining  # noqa: F401
-import rnnlab.tasks.probe  # noqa: F401
-import rnnlab.tasks.tagger  # noqa: F401
-import rnnlab.tasks.ulmfit  # noqa: F401
-import rnnlab.tasks.ulmfit_rates  # noqa: F401
-import rnnlab.text.lemmas  # noqa: F401
-from rnnlab.config import SECTIONS, ConfigError, ModelConfig, Variant, flatten, load_section, read_params
-from tests.configs import registered_section
+import rnnlab.data.datasets
+import rnnlab.models.attention
+import rnnlab.models.classifier
+import rnnlab.models.embeddings
+import rnnlab.studies.chars.probe
+import rnnlab.text.lemmas
+from rnnlab.config import ModelConfig, TrainerConfig, Variant
+from rnnlab.params import Choice, ConfigError, Seeds, flatten, load_section, read_params
+from tests.configs import registered_section, stage_sections
 
-REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
-REPO = read_params(REPO_PARAMS)
+ROOT = Path(__file__).resolve().parents[2]
+REPO_PARAMS = ROOT / "params.yaml"
+PARAMS_FILES = ["params.yaml", *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("studies/*/params.yaml"))]
+FILES = {name: read_params(ROOT / name) for name in PARAMS_FILES}
+REPO = {key: value for data in FILES.values() for key, value in data.items()}  # every file's sections, for a test's one
 
 
 def write_params(tmp_path: Path, data: Any) -> Path:
@@ -44,18 +39,6 @@ def write_params(tmp_path: Path, data: Any) -> Path:
     with path.open("w", encoding="utf-8") as f:
         YAML(typ="safe").dump(data, f)
     return path
-
-
-def concrete_keys() -> list[str]:
-    """Every registered section key that params.yaml holds, wildcards spelt out (train.lstm, ...)."""
-    keys = []
-    for key in SECTIONS:
-        if key.endswith(".*"):
-            parent = key[:-2]
-            keys += [f"{parent}.{name}" for name in get(REPO, parent)]
-        else:
-            keys.append(key)
-    return keys
 
 
 def get(data: dict, key: str) -> Any:
@@ -77,19 +60,24 @@ def required_keys(tp: Any, prefix: str) -> list[str]:
     return keys
 
 
-def deletions() -> list[tuple[str, str]]:
-    """(section loaded, key deleted) for every key params.yaml must hold, the section itself included."""
-    cases = []
-    for section in concrete_keys():
-        cases.append((section, section))
-        cases += [(section, key) for key in required_keys(config.section_type(section), section)]
-    return cases
+SECTIONS = sorted(stage_sections().items(), key=lambda item: item[0])
 
 
-@pytest.mark.parametrize("section", concrete_keys())
-def test_repository_params_load(section):
-    loaded = load_section(REPO_PARAMS, section)
-    raw = get(REPO, section)
+def deletions() -> list[tuple[str, str, Any, str]]:
+    """(file, section loaded, its type, key deleted) for every key a params file must hold, sections included."""
+    return [(path, section, tp, key) for (path, section), tp in SECTIONS
+            for key in [section, *required_keys(tp, section)]]
+
+
+def test_every_params_file_is_read_by_some_stage():
+    assert {path for (path, _), _ in SECTIONS} == set(PARAMS_FILES)
+
+
+@pytest.mark.parametrize(("path", "section", "tp"), [(p, s, t) for (p, s), t in SECTIONS],
+                         ids=[f"{p}:{s}" for (p, s), _ in SECTIONS])
+def test_repository_params_load(path, section, tp):
+    loaded = load_section(ROOT / path, section, tp)
+    raw = get(FILES[path], section)
     if dataclasses.is_dataclass(loaded):
         flat = flatten(loaded)
         for key, value in flatten(raw).items():
@@ -97,31 +85,54 @@ def test_repository_params_load(section):
 
 
 def test_every_section_has_a_deletion_case():
-    sections = {section for section, _ in deletions()}
-    assert {"trainer", "train.lstm", "zoo.base", "charlm.train", "probe", "seed"} <= sections
+    sections = {section for _, section, _, _ in deletions()}
+    assert {"trainer", "train.lstm", "zoo.base", "charlm.train", "probe", "seed", "lm.surface_forms"} <= sections
     assert len(deletions()) > 200
 
 
-@pytest.mark.parametrize(("section", "key"), deletions(), ids=[f"{s}:{k}" for s, k in deletions()])
-def test_deleting_any_key_fails_naming_it(tmp_path, section, key):
-    data = copy.deepcopy(REPO)
+@pytest.mark.parametrize(("path", "section", "tp", "key"), deletions(),
+                         ids=[f"{p}:{s}:{k}" for p, s, _, k in deletions()])
+def test_deleting_any_key_fails_naming_it(tmp_path, path, section, tp, key):
+    data = copy.deepcopy(FILES[path])
     *parents, last = key.split(".")
     del (get(data, ".".join(parents)) if parents else data)[last]
-    path = write_params(tmp_path, data)
+    written = write_params(tmp_path, data)
     with pytest.raises(ConfigError) as err:
-        load_section(path, section)
+        load_section(written, section, tp)
     message = str(err.value)
-    assert str(path) in message
+    assert str(written) in message
     assert f"{key}: missing key '{last}'" in message
 
 
+def load_changed(tmp_path: Path, key: str, value: Any, section_of: str | None = None) -> Any:
+    """Load the section holding `key` (or `section_of`'s) from its file with `key` set to `value`."""
+    path, section, tp = registered_section(section_of or key)
+    data = copy.deepcopy(FILES[path])
+    *parents, last = key.split(".")
+    (get(data, ".".join(parents)) if parents else data)[last] = value
+    written = write_params(tmp_path, data)
+    return written, lambda: load_section(written, section, tp)
+
+
+def config_classes(tp: Any) -> set[type]:
+    """Every config dataclass a value of type `tp` holds, `tp` included."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is typing.Annotated:
+        return config_classes(args[0])
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp, include_extras=True)
+        return {tp} | {cls for hint in hints.values() for cls in config_classes(hint)}
+    return {cls for arg in args if arg is not Ellipsis for cls in config_classes(arg)}
+
+
 def test_no_config_field_has_a_default_but_variant_overrides(tmp_path):
-    """params.yaml is the only place a value lives; a zoo variant's overrides are empty when absent."""
-    classes = {cls for cls in vars(config).values() if dataclasses.is_dataclass(cls) and cls.__module__ == config.__name__}
-    with_default = {f"{cls.__name__}.{f.name}" for cls in classes - {config.Range, config.Choice, config.Pattern}
+    """A params file is the only place a value lives; a zoo variant's overrides are empty when absent."""
+    classes = {cls for _, tp in SECTIONS for cls in config_classes(tp)}
+    assert {config.ModelConfig, config.TrainerConfig} <= classes and len(classes) > 30
+    with_default = {f"{cls.__name__}.{f.name}" for cls in classes
                     for f in dataclasses.fields(cls) if f.default is not f.default_factory}
     assert with_default == {"Variant.model", "Variant.trainer"}
-    assert load_section(write_params(tmp_path, {"zoo": {"variants": {"v": {}}}}), "zoo.variants.v") == Variant()
+    assert load_section(write_params(tmp_path, {"zoo": {"variants": {"v": {}}}}), "zoo.variants.v", Variant) == Variant()
 
 
 OUT_OF_RANGE = [
@@ -143,26 +154,21 @@ OUT_OF_RANGE = [
 
 @pytest.mark.parametrize(("key", "value"), OUT_OF_RANGE, ids=[f"{k}={v}" for k, v in OUT_OF_RANGE])
 def test_out_of_range_value_fails_naming_its_key(tmp_path, key, value):
-    data = copy.deepcopy(REPO)
-    *parents, last = key.split(".")
-    (get(data, ".".join(parents)) if parents else data)[last] = value
-    path = write_params(tmp_path, data)
+    path, load = load_changed(tmp_path, key, value)
     with pytest.raises(ConfigError) as err:
-        load_section(path, registered_section(key))
-    message = str(err.value)
+        load()
+    message, last = str(err.value), key.rsplit(".", 1)[-1]
     assert str(path) in message
     assert key.rsplit(".", 1)[0] in message and (last in message or "[" in message), message
 
 
 def test_a_field_of_a_section_loads_with_the_fields_type_and_checks(tmp_path):
-    """`load_section(path, "tune.model")`: a stage that needs one field depends on that key alone."""
-    assert load_section(REPO_PARAMS, "tune.model") == get(REPO, "tune.model")
+    """`load_section(path, "tune.model", str)`: a stage that needs one field depends on that key alone."""
+    assert load_section(ROOT / "studies/tune/params.yaml", "tune.model", str) == get(REPO, "tune.model")
     data = copy.deepcopy(REPO)
     data["zoo"]["seeds"] = [1, -2]
     with pytest.raises(ConfigError, match=r"zoo\.seeds"):
-        load_section(write_params(tmp_path, data), "zoo.seeds")
-    with pytest.raises(KeyError, match="no config registered for params key 'tune.colour'"):
-        config.section_type("tune.colour")
+        load_section(write_params(tmp_path, data), "zoo.seeds", Seeds)
 
 
 @pytest.mark.parametrize(("text", "expected"), [("1e-3", 0.001), ("2e-3", 0.002), ("0.002", 0.002), ("1", 1.0)])
@@ -172,7 +178,7 @@ def test_learning_rate_reads_as_yaml_1_2(tmp_path, text, expected):
                         if k != "device") + "\n  device: auto\n"
     path = tmp_path / "params.yaml"
     path.write_text(f"trainer:\n{trainer}", encoding="utf-8")
-    assert load_section(path, "trainer").lr == expected
+    assert load_section(path, "trainer", TrainerConfig).lr == expected
 
 
 @pytest.mark.parametrize(
@@ -191,12 +197,9 @@ def test_learning_rate_reads_as_yaml_1_2(tmp_path, text, expected):
     ],
 )
 def test_mistyped_or_unknown_key_fails_naming_it(tmp_path, key, value, needles):
-    data = copy.deepcopy(REPO)
-    *parents, last = key.split(".")
-    get(data, ".".join(parents))[last] = value
-    path = write_params(tmp_path, data)
+    _, load = load_changed(tmp_path, key, value, key.rsplit(".", 1)[0] if key.endswith("colour") else None)
     with pytest.raises(ConfigError) as err:
-        load_section(path, registered_section(".".join(parents)) if last == "colour" else registered_section(key))
+        load()
     for needle in needles:
         assert needle in str(err.value)
 
@@ -205,40 +208,55 @@ def test_mistyped_or_unknown_key_fails_naming_it(tmp_path, key, value, needles):
     ("key", "value", "registry"),
     [
         ("train.lstm.cell", "transformer", rnnlab.models.classifier.ENCODERS),
-        ("train.lstm.pooling", "self_attention", rnnlab.models.classifier.POOLINGS),
+        ("train.lstm.pooling", "self_attention", rnnlab.models.attention.POOLING_CHOICES),
         ("train.lstm.init", "xavier", rnnlab.models.classifier.INIT_SCHEMES),
         ("train.lstm.embeddings", "fasttext", rnnlab.models.embeddings.EMBEDDINGS),
         ("preprocess.text.normalize", "lemmatize", rnnlab.text.lemmas.NORMALIZERS),
         ("prepare.corpus", "imdb", rnnlab.data.datasets.READERS),
-        ("probe.cells", ["lstm", "transformer"], rnnlab.tasks.probe.CELLS),
+        ("probe.cells", ["lstm", "transformer"], rnnlab.studies.chars.probe.CELLS),
     ],
 )
-def test_choices_are_checked_against_the_registry_that_implements_them(tmp_path, key, value, registry):
-    data = copy.deepcopy(REPO)
-    *parents, last = key.split(".")
-    get(data, ".".join(parents))[last] = value
+def test_choices_are_checked_against_the_table_that_implements_them(tmp_path, key, value, registry):
+    _, load = load_changed(tmp_path, key, value)
     with pytest.raises(ConfigError) as err:
-        load_section(write_params(tmp_path, data), registered_section(key))
+        load()
     assert str(sorted(registry)) in str(err.value)
 
 
-def test_a_new_registry_entry_is_a_valid_choice(tmp_path, monkeypatch):
-    monkeypatch.setitem(config._CHOICES, "cell", config._CHOICES["cell"] | {"my_cell"})
-    data = copy.deepcopy(REPO)
+def test_a_new_table_entry_is_a_valid_choice(tmp_path, monkeypatch):
+    """A choice reads its table when checked: an entry added to the implementing module is valid at once."""
+    monkeypatch.setitem(rnnlab.models.classifier.ENCODERS, "my_cell", rnnlab.models.classifier.ENCODERS["lstm"])
+    data = copy.deepcopy(FILES["params.yaml"])
     data["train"]["lstm"]["cell"] = "my_cell"
-    assert load_section(write_params(tmp_path, data), "train.lstm").cell == "my_cell"
+    assert load_section(write_params(tmp_path, data), "train.lstm", ModelConfig).cell == "my_cell"
 
 
-def test_a_choice_without_its_registry_is_a_bug_not_a_silent_pass(monkeypatch):
-    monkeypatch.delitem(config._CHOICES, "cell")
-    with pytest.raises(RuntimeError, match="no registry 'cell'"):
-        config.from_dict(ModelConfig, get(REPO, "train.lstm"), "params.yaml: train.lstm")
+def test_a_choice_naming_a_missing_table_is_a_bug_not_a_silent_pass():
+    with pytest.raises(AttributeError, match="NO_SUCH_TABLE"):
+        Choice("rnnlab.models.classifier:NO_SUCH_TABLE").check("lstm", "params.yaml: train.lstm.cell")
+
+
+def test_every_choice_names_a_table_that_exists():
+    """Every `Choice` of every section some stage loads resolves (a typo in a table's name fails here, not in a
+    stage hours into `make all`)."""
+    def choices(tp: Any) -> list[Choice]:
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is typing.Annotated:
+            return [m for m in tp.__metadata__ if isinstance(m, Choice)] + choices(args[0])
+        if dataclasses.is_dataclass(tp):
+            return [c for hint in typing.get_type_hints(tp, include_extras=True).values() for c in choices(hint)]
+        return [c for arg in args if arg is not Ellipsis for c in choices(arg)]
+
+    found = {c for _, tp in SECTIONS for c in choices(tp)}
+    assert len(found) >= 9
+    assert all(c.names() for c in found)
 
 
 def test_zoo_variant_override_is_validated_when_merged():
-    from rnnlab.tasks.zoo import variant_configs
+    from rnnlab.studies.shared import variant_configs
 
-    base, trainer = load_section(REPO_PARAMS, "zoo.base"), load_section(REPO_PARAMS, "zoo.trainer")
+    zoo = ROOT / "studies/zoo/params.yaml"
+    base, trainer = load_section(zoo, "zoo.base", ModelConfig), load_section(zoo, "zoo.trainer", TrainerConfig)
     model, _ = variant_configs(base, trainer, Variant(model={"cell": "gru"}), "params.yaml: zoo.variants.v")
     assert model.cell == "gru" and model.hidden_size == base.hidden_size
     with pytest.raises(ConfigError, match=r"zoo\.variants\.v\.model\.hiden_size"):

@@ -14,7 +14,12 @@ import nltk
 import pytest
 
 from rnnlab.data.corpora import CORPORA, Corpus, get_corpus
-from rnnlab.data.download import DownloadError, fetch_corpus, source_of, unpack_nltk_stopwords
+from rnnlab.data.download import (
+    DownloadError,
+    fetch_corpus,
+    source_of,
+    unpack_nltk_stopwords,
+)
 from rnnlab.data.files import sha256_file
 from rnnlab.text.tokenizer import load_stopwords
 

@@ -5,7 +5,7 @@ import torch
 
 from rnnlab.models.attention import build_attention_classifier
 from rnnlab.models.classifier import build_model
-from rnnlab.tasks.explain import (
+from rnnlab.studies.zoo.explain import (
     ExplainConfig,
     changes,
     explain,

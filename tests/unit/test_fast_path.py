@@ -15,7 +15,14 @@ from rnnlab.text.batching import encode_split
 from rnnlab.text.vocab import build_vocab
 from rnnlab.training import loop
 from rnnlab.training.classification import ClassificationObjective, fit
-from rnnlab.training.loop import Optimization, RoundLedger, StepLedger, precision_for, set_seed, to_device
+from rnnlab.training.loop import (
+    Optimization,
+    RoundLedger,
+    StepLedger,
+    precision_for,
+    set_seed,
+    to_device,
+)
 from rnnlab.training.tracking import MemoryTracker
 from tests.configs import model_config, trainer_config
 from tests.integration.test_training import synthetic_docs

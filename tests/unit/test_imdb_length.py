@@ -9,17 +9,23 @@ import os
 import pytest
 import torch
 
-from rnnlab.config import ConfigError, from_dict, load_section, read_params
+from rnnlab.config import DownloadConfig
 from rnnlab.data.imdb import read_imdb, sample_imdb, strip_breaks
 from rnnlab.models.classifier import build_model
-from rnnlab.tasks.length import (
-    LengthStudyConfig, MeteredObjective, encode_reviews, setting_name, tokenize_reviews, truncate,
+from rnnlab.params import ConfigError, from_dict, load_section, read_params
+from rnnlab.studies.imdb.length import (
+    LengthStudyConfig,
+    MeteredObjective,
+    encode_reviews,
+    setting_name,
+    tokenize_reviews,
+    truncate,
 )
 from rnnlab.training.classification import predict_logits
 from rnnlab.training.memory import MIB, PeakMemory, in_fresh_process
 from tests.configs import MODEL, TRAINER, model_config, trainer_config
 from tests.imdb_fixture import write_imdb
-from tests.unit.test_config import REPO, REPO_PARAMS, write_params
+from tests.unit.test_config import REPO, ROOT, write_params
 
 STUDY = dict(max_lens=[5, 10, 20, 0], train_reviews=0, test_reviews=0, val_size=0.2, max_vocab=100, min_freq=1,
              model={**MODEL, "pooling": "max", "embedding_dim": 8, "hidden_size": 8},
@@ -126,15 +132,16 @@ def test_a_bad_value_fails_naming_its_key(tmp_path, key, value, needle):
     node[last] = value
     path = write_params(tmp_path, data)
     with pytest.raises(ConfigError) as err:
-        load_section(path, "imdb_length")
+        load_section(path, "imdb_length", LengthStudyConfig)
     assert str(path) in str(err.value) and needle in str(err.value), str(err.value)
 
 
 def test_the_repository_params_define_the_four_settings():
-    cfg = load_section(REPO_PARAMS, "imdb_length")
+    params = ROOT / "studies/imdb/params.yaml"
+    cfg = load_section(params, "imdb_length", LengthStudyConfig)
     assert [setting_name(n) for n in cfg.max_lens] == ["len_50", "len_200", "len_400", "full"]
-    assert load_section(REPO_PARAMS, "download_imdb").corpora == ("imdb",)
-    assert read_params(REPO_PARAMS)["imdb_length"]["trainer"]["patience"] >= cfg.trainer.epochs  # no early stop
+    assert load_section(params, "download_imdb", DownloadConfig).corpora == ("imdb",)
+    assert read_params(params)["imdb_length"]["trainer"]["patience"] >= cfg.trainer.epochs  # no early stop
 
 
 def _allocate(mib: int) -> tuple[int, float]:

@@ -11,7 +11,7 @@ from rnnlab.data.corpora import get_corpus
 from rnnlab.data.names import read_names, split_names
 from rnnlab.models.classifier import build_model
 from rnnlab.models.language import CharLM
-from rnnlab.tasks.names import (
+from rnnlab.studies.chars.names import (
     BOS_ID,
     EOS_ID,
     classifier_markdown,

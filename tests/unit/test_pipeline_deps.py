@@ -60,7 +60,7 @@ def import_closure(script: Path) -> set[Path]:
 
 
 def stage_script(definition: dict) -> Path:
-    match = re.match(r"python (stages/\S+\.py)", definition["cmd"])
+    match = re.match(r"python (\S+\.py)", definition["cmd"])
     assert match, f"stage command does not run a stage script: {definition['cmd']}"
     return ROOT / match.group(1)
 
@@ -81,22 +81,46 @@ def test_stage_lists_exactly_the_library_modules_it_imports(name, definition):
     assert str(script.relative_to(ROOT)) in definition["deps"], f"{name}: its script is not a dep"
 
 
+PIPELINE_PARAMS = "params.yaml"  # the main pipeline's, which `--pipeline-params` names in a study's stage
+
+
+def params_file(script: Path, cmd: str) -> str:
+    """The file a stage's `--params` names: on its command line, else the script's default (params.yaml, or its
+    study's studies/<study>/params.yaml)."""
+    if named := re.search(r"--params (\S+)", cmd):
+        return named[1]
+    for node in ast.walk(ast.parse(script.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and node.args and getattr(node.args[0], "value", None) == "--params":
+            return next(k.value.value for k in node.keywords if k.arg == "default")
+    raise AssertionError(f"{script}: no --params argument")
+
+
+def stage_loads(definition: dict) -> list[tuple[str, str, str]]:
+    """What a stage's script loads: (params file, key as dvc.yaml spells it, the type's source) for every
+    `load_section(args.params | args.pipeline_params, KEY, TYPE)`; `load_models`: every classifier's section."""
+    script = stage_script(definition)
+    loads = []
+    for node in ast.walk(ast.parse(script.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "load_models":
+            loads += [(PIPELINE_PARAMS, "train", "dict[str, ModelConfig]"),
+                      (PIPELINE_PARAMS, "train_subword", "dict[str, SubwordEntry]")]
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "load_section":
+            path, key, tp = node.args
+            if isinstance(key, ast.JoinedStr):  # f"train.{args.name}", f"train.{cfg.model}"
+                key = "".join(v.value if isinstance(v, ast.Constant) else template_field(v.value) for v in key.values)
+            elif isinstance(key, ast.Attribute):  # args.section: the key the command line names
+                key = re.search(rf"--{key.attr} (\S+)", definition["cmd"])[1]
+            else:
+                key = key.value
+            loads.append((PIPELINE_PARAMS if path.attr == "pipeline_params" else params_file(script, definition["cmd"]),
+                          key, ast.unparse(tp)))
+    return loads
+
+
 @pytest.mark.parametrize(("name", "definition"), definitions(), ids=[name for name, _ in definitions()])
 def test_stage_lists_exactly_the_params_it_loads(name, definition):
-    """The keys a stage script loads (`load_section(args.params, KEY)`; `load_models`: every classifier's
-    section) are the params dvc.yaml lists."""
-    loaded = set()
-    for node in ast.walk(ast.parse(stage_script(definition).read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "load_models":
-            loaded |= {"train", "train_subword"}
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "load_section":
-            key = node.args[1]
-            if isinstance(key, ast.JoinedStr):  # f"train.{args.name}", f"train.{cfg.model}"
-                loaded.add("".join(v.value if isinstance(v, ast.Constant) else template_field(v.value) for v in key.values))
-            elif isinstance(key, ast.Attribute):  # args.section: the key the command line names
-                loaded.add(re.search(rf"--{key.attr} (\S+)", definition["cmd"])[1])
-            else:
-                loaded.add(key.value)
+    """The keys a stage script loads, from the file it loads them from, are the params dvc.yaml lists."""
+    loaded = {(path, key) for path, key, _ in stage_loads(definition)}
     assert loaded == listed_params(definition), f"{name}: loads {sorted(loaded)}"
 
 
@@ -109,9 +133,13 @@ def template_field(node: ast.expr) -> str:
     return f"${{*.{node.attr if isinstance(node, ast.Attribute) else node.id}}}"
 
 
-def listed_params(definition: dict) -> set[str]:
-    """The params keys dvc.yaml lists for a stage, any `${<section>.<field>}` read as `${*.<field>}`."""
-    return {re.sub(r"\$\{[\w.]+\.(\w+)\}", r"${*.\1}", key) for key in definition.get("params", [])}
+def listed_params(definition: dict) -> set[tuple[str, str]]:
+    """The (params file, key) pairs dvc.yaml lists for a stage, any `${<section>.<field>}` read as `${*.<field>}`."""
+    pairs = set()
+    for entry in definition.get("params", []):
+        for path, keys in (entry.items() if isinstance(entry, dict) else [(PIPELINE_PARAMS, [entry])]):
+            pairs |= {(path, re.sub(r"\$\{[\w.]+\.(\w+)\}", r"${*.\1}", key)) for key in keys}
+    return pairs
 
 
 def test_the_import_closure_follows_imports_inside_packages(tmp_path):
@@ -125,23 +153,42 @@ def test_the_import_closure_follows_imports_inside_packages(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "definition"), definitions(), ids=[name for name, _ in definitions()])
-def test_stage_loads_its_params_with_only_what_it_imports(name, definition):
-    """A choice is checked against the registry of the module implementing it: the stage must import it."""
+def test_stage_loads_the_committed_params(name, definition):
+    """Every section a stage loads, as its script loads it (its type, from its own imports), loads from the
+    committed params files: the config test's keys come from the stages themselves. Run in a fresh interpreter
+    with only the script's imports, so no load depends on what another module imported first."""
     script = stage_script(definition)
     imports = [ast.unparse(node) for node in ast.parse(script.read_text(encoding="utf-8")).body
                if isinstance(node, ast.Import | ast.ImportFrom)]
     key_name, item = next(iter(definition_items(name).items()), ("", {}))
-    keys = [re.sub(r"\$\{([\w.]+)\}", lambda m: str(resolve(m[1], item)), key.replace("${key}", key_name))
-            for key in definition.get("params", [])]
-    code = "\n".join([*imports, "from rnnlab.config import load_section",
-                      *(f"load_section({str(ROOT / 'params.yaml')!r}, {key!r})" for key in keys)])
+    loads = []
+    for path, key, tp in stage_loads(definition):
+        key = re.sub(r"\$\{\*\.(\w+)\}", lambda m: str(template_value(m[1], item, definition)), key.replace("${key}", key_name))
+        loads.append(f"load_section({str(ROOT / path)!r}, {key!r}, {tp})")
+    code = "\n".join([*imports, "from rnnlab.config import *", "from rnnlab.params import *", "from rnnlab.classifiers.ngram import SubwordEntry", *loads])
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def resolve(dotted: str, item: dict):
-    """The value `${dotted}` of a dvc.yaml template: a field of the foreach item, else a key of params.yaml."""
-    node = {"item": item, **YAML(typ="safe").load((ROOT / "params.yaml").read_text(encoding="utf-8"))}
+def template_value(field: str, item: dict, definition: dict):
+    """The value of a template's field: the foreach item's, else the one params section listing it."""
+    if field in item:
+        return item[field]
+    for entry in definition.get("params", []):
+        for path, keys in (entry.items() if isinstance(entry, dict) else [(PIPELINE_PARAMS, [entry])]):
+            for key in keys:
+                if "$" not in key:
+                    value = resolve(key, path)
+                    if key.endswith(f".{field}"):  # tune.model
+                        return value
+                    if isinstance(value, dict) and field in value:  # tune, whose field model
+                        return value[field]
+    raise AssertionError(f"no params key holds {field!r}")
+
+
+def resolve(dotted: str, path: str):
+    """The value at `dotted` of a params file."""
+    node = YAML(typ="safe").load((ROOT / path).read_text(encoding="utf-8"))
     for part in dotted.split("."):
         node = node[part]
     return node
@@ -152,11 +199,7 @@ def definition_items(name: str) -> dict[str, dict]:
     source = STAGES[name].get("foreach")
     if source is None:
         return {}
-    params = YAML(typ="safe").load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    node = params
-    for part in source.strip("${} ").split("."):
-        node = node[part]
-    return dict(node)
+    return dict(resolve(source.strip("${} "), PIPELINE_PARAMS))
 
 
 @pytest.mark.parametrize("path", PIPELINES[1:], ids=[p.parent.name for p in PIPELINES[1:]])

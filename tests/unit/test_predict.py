@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from rnnlab import cli
-from rnnlab.models.classifier import build_model
+from rnnlab.classifiers.tfidf import TfidfBaseline
 from rnnlab.config import TfidfConfig
+from rnnlab.models.classifier import build_model
 from rnnlab.serving.predict import Predictor, TfidfPredictor, best_model, load_predictor
-from rnnlab.tasks.tfidf import TfidfBaseline
 from rnnlab.text.batching import encode_split
 from rnnlab.text.preprocessing import preprocess_texts
 from rnnlab.text.vocab import PAD, UNK, Vocab

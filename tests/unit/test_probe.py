@@ -5,7 +5,14 @@ import contextlib
 import pytest
 import torch
 
-from rnnlab.tasks.probe import cell_config, digit_sequences, fails_at, plot_probe, probe_table, run_probe
+from rnnlab.studies.chars.probe import (
+    cell_config,
+    digit_sequences,
+    fails_at,
+    plot_probe,
+    probe_table,
+    run_probe,
+)
 from rnnlab.training.resume import StageState
 from rnnlab.training.tracking import MemoryTracker
 from tests.configs import probe_config, probe_model_config, trainer_config

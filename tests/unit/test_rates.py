@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnlab.config import ConfigError, from_dict
+from rnnlab.params import ConfigError, from_dict
 from rnnlab.training.finetune import slanted_triangular
 from rnnlab.training.rates import LayerRates, RatesConfig, steps_per_epoch
 

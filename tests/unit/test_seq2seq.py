@@ -6,7 +6,14 @@ import torch
 
 from rnnlab.data.conllu import Sentence
 from rnnlab.models.seq2seq import BOS, EOS, CharSeq2Seq
-from rnnlab.tasks.lemmatizer import alphabet_of, encode_pairs, exact_match, feed_back, pymorphy3_lemmas, triples
+from rnnlab.studies.tagger.lemmatizer import (
+    alphabet_of,
+    encode_pairs,
+    exact_match,
+    feed_back,
+    pymorphy3_lemmas,
+    triples,
+)
 
 
 def model_and_batch(seed: int = 0):

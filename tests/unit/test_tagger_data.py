@@ -6,7 +6,14 @@ import torch
 
 from rnnlab.data.conllu import Sentence, read_conllu
 from rnnlab.models.embeddings import load_navec
-from rnnlab.tasks.tagger import IGNORE, FrequentTags, TaggedBatch, TaggingObjective, accuracy, encode
+from rnnlab.studies.tagger.tagger import (
+    IGNORE,
+    FrequentTags,
+    TaggedBatch,
+    TaggingObjective,
+    accuracy,
+    encode,
+)
 from rnnlab.text.vocab import build_vocab
 from tests.configs import tagger_config
 

@@ -8,7 +8,13 @@ from pathlib import Path
 import nltk
 import pytest
 
-from rnnlab.text.tokenizer import END_OF_TEXT, NEGATIONS, load_stopwords, tokenize, tokenize_texts
+from rnnlab.text.tokenizer import (
+    END_OF_TEXT,
+    NEGATIONS,
+    load_stopwords,
+    tokenize,
+    tokenize_texts,
+)
 from tests.configs import text_config
 
 DEFAULT = text_config()

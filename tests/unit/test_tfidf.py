@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pickle
 
+from rnnlab.classifiers.tfidf import TfidfBaseline
 from rnnlab.config import TfidfConfig
-from rnnlab.tasks.tfidf import TfidfBaseline
 
 DOCS = ["прекрасный день )))", "ужасный день (((", "обычный вторник", "прекрасный вечер", "ужасный вечер",
         "обычный четверг"] * 4

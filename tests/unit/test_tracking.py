@@ -11,7 +11,15 @@ import pytest
 
 from rnnlab.process import Terminated, is_dead, process_id
 from rnnlab.training import tracking
-from rnnlab.training.tracking import EXPERIMENT, PROCESS_TAG, RUNS_VIEW, MemoryTracker, annotate_run, context_tags, mlflow_run
+from rnnlab.training.tracking import (
+    EXPERIMENT,
+    PROCESS_TAG,
+    RUNS_VIEW,
+    MemoryTracker,
+    annotate_run,
+    context_tags,
+    mlflow_run,
+)
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

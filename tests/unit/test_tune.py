@@ -7,8 +7,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from rnnlab.config import ConfigError
-from rnnlab.tasks.tune import search_space, split_trial, start_position, trial_rows
+from rnnlab.params import ConfigError
+from rnnlab.studies.tune.tune import (
+    search_space,
+    split_trial,
+    start_position,
+    trial_rows,
+)
 from tests.configs import model_config, trainer_config
 
 MODEL, TRAINER = model_config(), trainer_config()

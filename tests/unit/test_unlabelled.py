@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from rnnlab.data.datasets import CorpusError
-from rnnlab.data.unlabelled import SOURCES, build_lm_corpus, read_dialogues, read_messages, read_split_texts, text_key
+from rnnlab.data.unlabelled import (
+    SOURCES,
+    build_lm_corpus,
+    read_dialogues,
+    read_messages,
+    read_split_texts,
+    text_key,
+)
 
 DIALOGUES = "- Как водичка ?\n- А я здесь сижу.\n\n\n\n- Доктор, это алкоголизм?\n— Хорошо, доктор.\n\n\n"
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rnnlab.config import SECTIONS, DownloadConfig, register_choices
-
 RAW = "https://raw.githubusercontent.com"
 
 
@@ -153,9 +151,7 @@ CORPORA: dict[str, Corpus] = {
     ]
 }
 
-register_choices("corpus", CORPORA)
 # the studies' corpora, registered beside config.py's sections: the pretraining study's, the tagger study's
-SECTIONS["download_lm"] = SECTIONS["download_taiga"] = DownloadConfig
 
 
 def get_corpus(name: str) -> Corpus:

@@ -9,12 +9,13 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from rnnlab.config import PrepareConfig, register_choices
+from rnnlab import UserError
+from rnnlab.config import PrepareConfig
 
 SPLITS = ("train", "val", "test")
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError, ValueError):
     """A corpus file is malformed or nothing is left after filtering."""
 
 
@@ -93,7 +94,6 @@ READERS: dict[str, Callable[[Path, PrepareConfig, int], pd.DataFrame]] = {
     "opensentimentcorpus": read_opensentiment,
     "local_csv": lambda raw_dir, cfg, seed: read_local_csv(cfg, seed),
 }
-register_choices("labelled_corpus", READERS)
 
 
 def read_corpus(raw_dir: Path, cfg: PrepareConfig, seed: int) -> pd.DataFrame:

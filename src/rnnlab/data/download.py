@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
+from rnnlab import UserError
 from rnnlab.data.corpora import Corpus
 from rnnlab.data.files import CHUNK, atomic_dir, atomic_path, sha256_file
 
@@ -18,7 +19,7 @@ MIRROR_HINT = (
 )
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """A corpus file could not be fetched or failed its checksum."""
 
 

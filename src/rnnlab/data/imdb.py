@@ -11,14 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnlab.config import SECTIONS, DownloadConfig
 from rnnlab.data.datasets import CorpusError, carve, read_csv
 
 FILES = {"train": "imdb/imdb_train.csv.gz", "test": "imdb/imdb_test.csv.gz"}  # under the download's folder
 _BREAK_RE = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 # the sequence-length study's corpus (studies/imdb), registered beside config.py's sections
-SECTIONS["download_imdb"] = DownloadConfig
 
 
 def strip_breaks(text: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rnnlab.config import register_choices
 from rnnlab.data.corpora import get_corpus
 
 # Each corpus's text runs from the end of its start marker's line to the start of its end marker's line.
@@ -17,7 +16,6 @@ MARKERS: dict[str, tuple[str, str]] = {
 }
 # The `charlm.corpus` choices: one-file corpora of the registry that hold one long text.
 BOOKS = ("tinyshakespeare", "alice", "war_and_peace", "onegin")
-register_choices("book", BOOKS)
 
 
 def cut_between(text: str, start: str, end: str, required: bool, name: str) -> str:

@@ -18,8 +18,8 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 
-from rnnlab.config import SECTIONS, Choice, Share, register_choices
 from rnnlab.data.datasets import CorpusError, read_csv
+from rnnlab.params import Choice, Share
 
 TURN = re.compile(r"^\s*[-\u2013\u2014]\s*")  # a dialogue turn's leading dash
 
@@ -71,16 +71,12 @@ SOURCES: dict[str, Callable[[Path], list[str]]] = {
     "inappropriate_messages": lambda folder: read_messages(
         folder / name for name in ("test.csv", "val.csv", "Sensitive_topics_crowdsource_only.csv")),
 }
-register_choices("lm_source", SOURCES)
 
 
 @dataclass(frozen=True)
 class LMCorpusConfig:
-    sources: tuple[Annotated[str, Choice("lm_source")], ...]  # after the target's training texts, in this order
+    sources: tuple[Annotated[str, Choice("rnnlab.data.unlabelled:SOURCES")], ...]  # after the target's training texts, in this order
     val_share: Share  # documents held out to validate the language model
-
-
-SECTIONS["lm.corpus"] = LMCorpusConfig  # a study's section, registered beside config.py's own
 
 
 @dataclass

@@ -8,13 +8,17 @@ that adding it changed no module the trained pipelines depend on.
 
 from __future__ import annotations
 
+import dataclasses
+
 from torch import Tensor, nn
 
-from rnnlab.config import ModelConfig, register_choices
+from rnnlab.config import ModelConfig
 from rnnlab.models.cells import length_mask
 from rnnlab.models.classifier import POOLINGS, TextClassifier, build_model
 
 ATTENTION = "attention"
+
+POOLING_CHOICES = (*POOLINGS, ATTENTION)  # what `ModelConfig.pooling` accepts: attention is built here
 
 
 class AttentionPooling(nn.Module):
@@ -40,21 +44,12 @@ class AttentionPooling(nn.Module):
         return self.attend(outputs, lengths)[0]
 
 
-def _learned(outputs: Tensor, lengths: Tensor, directions: int) -> Tensor:
-    raise RuntimeError(f"pooling {ATTENTION!r} has learned weights: build the classifier with "
-                       "rnnlab.models.attention.build_attention_classifier")
-
-
-POOLINGS[ATTENTION] = _learned
-register_choices("pooling", POOLINGS)
-
-
 def build_attention_classifier(cfg: ModelConfig, vocab_size: int, num_classes: int,
                                pretrained: Tensor | None = None) -> TextClassifier:
     """`build_model`'s classifier for a `pooling: attention` config, its pooling the learned attention."""
     if cfg.pooling != ATTENTION:
         raise ValueError(f"build_attention_classifier builds pooling {ATTENTION!r}, not {cfg.pooling!r}")
-    model = build_model(cfg, vocab_size, num_classes, pretrained)
+    model = build_model(dataclasses.replace(cfg, pooling="max"), vocab_size, num_classes, pretrained)  # then swapped
     model.pooling = AttentionPooling(cfg.hidden_size * (2 if cfg.bidirectional else 1))
     return model
 

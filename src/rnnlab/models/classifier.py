@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.config import ModelConfig, register_choices
+from rnnlab.config import ModelConfig
 from rnnlab.models.cells import (
     LoopLSTM,
     RecurrentWeights,
@@ -144,7 +144,8 @@ class Pooling(nn.Module):
     def __init__(self, mode: str, directions: int) -> None:
         super().__init__()
         if mode not in POOLINGS:
-            raise ValueError(f"unknown pooling {mode!r}; known: {', '.join(POOLINGS)}")
+            raise ValueError(f"unknown pooling {mode!r}; known: {', '.join(POOLINGS)} (attention pooling has learned "
+                             "weights: rnnlab.models.attention.build_attention_classifier builds it)")
         self.pool, self.directions = POOLINGS[mode], directions
 
     def forward(self, outputs: Tensor, lengths: Tensor) -> Tensor:
@@ -228,9 +229,6 @@ INIT_SCHEMES: dict[str, Callable[[nn.Embedding, list[RecurrentWeights]], None]] 
     "default": init_default, "uniform_embedding": init_uniform_embedding, "orthogonal": init_orthogonal,
     "normal": init_normal, "forget_bias": init_forget_bias, "keras": init_keras,
 }
-register_choices("cell", ENCODERS)
-register_choices("pooling", POOLINGS)
-register_choices("init", INIT_SCHEMES)
 
 
 @torch.no_grad()

@@ -11,8 +11,6 @@ import torch
 from navec import Navec
 from torch import Tensor
 
-from rnnlab.config import register_choices
-
 NAVEC_DIM = 300
 NAVEC_PATTERN = "navec_news_*.tar"
 UNKNOWN_STD = 0.1  # words navec lacks start small next to its vectors (std about 0.36)
@@ -60,4 +58,3 @@ EMBEDDINGS: dict[str, Callable[[Sequence[str], int, int], tuple[Tensor, float]] 
     "scratch": None,
     "navec": pretrained_matrix,
 }
-register_choices("embeddings", EMBEDDINGS)

@@ -8,7 +8,6 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 
-
 def stage_outs(stage: str, dvc_yaml: Path = Path("dvc.yaml")) -> list[Path]:
     """The declared outs of `stage` (`name` or, for a foreach stage, `name@item`) as dvc.yaml states them."""
     if not dvc_yaml.is_file():

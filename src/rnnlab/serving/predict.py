@@ -10,15 +10,21 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from rnnlab.config import TextConfig, from_dict
+from rnnlab.classifiers.ngram import KIND as SUBWORD_KIND
+from rnnlab.classifiers.ngram import set_types
+from rnnlab.config import TextConfig
 from rnnlab.models.subword import type_vocab
-from rnnlab.tasks.subword_entry import KIND as SUBWORD_KIND
-from rnnlab.tasks.subword_entry import set_types
+from rnnlab.params import from_dict
 from rnnlab.text.batching import encode_split
 from rnnlab.text.preprocessing import preprocess_texts
 from rnnlab.text.vocab import Vocab
 from rnnlab.training.attention import CLASSIFIER_KINDS
-from rnnlab.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_payload
+from rnnlab.training.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    read_payload,
+)
 from rnnlab.training.classification import predict_logits
 from rnnlab.training.decision import apply_offsets
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from nltk.stem.snowball import SnowballStemmer
 
-from rnnlab.config import register_choices
 from rnnlab.data.files import atomic_path
 
 # The words that get a lemma: lowercase Cyrillic, hyphenated or not; other tokens pass through unchanged.
@@ -236,4 +235,3 @@ def _stemmer() -> SnowballStemmer:
 
 # The preprocess stage's `normalize` choices.
 NORMALIZERS = {"lemma": lemma, "stem": stem, "none": str}
-register_choices("normalize", NORMALIZERS)

@@ -7,12 +7,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from rnnlab.config import ModelConfig, TrainerConfig, flatten
+from rnnlab.config import ModelConfig, TrainerConfig
 from rnnlab.models.attention import ATTENTION, build_attention_classifier
 from rnnlab.models.classifier import TextClassifier, count_parameters
 from rnnlab.models.embeddings import EMBEDDINGS
+from rnnlab.params import flatten
 from rnnlab.text.batching import EncodedSplit
-from rnnlab.training.checkpoint import KINDS, ModelKind
+from rnnlab.training.checkpoint import ModelKind
 from rnnlab.training.classification import fit
 from rnnlab.training.loop import TrainResult, set_seed
 from rnnlab.training.resume import RunState
@@ -20,7 +21,7 @@ from rnnlab.training.tracking import Tracker
 
 KIND = "attention_classifier"
 # pretrained vectors are in the weights already: build a plain embedding, then load into it
-KINDS[KIND] = ModelKind(ModelConfig, lambda cfg, v, c: build_attention_classifier(
+MODEL_KIND = ModelKind(ModelConfig, lambda cfg, v, c: build_attention_classifier(
     dataclasses.replace(cfg, embeddings="scratch"), v, c))
 CLASSIFIER_KINDS = ("classifier", KIND)  # the checkpoints a sentiment model may be
 

@@ -10,6 +10,7 @@ so `rnnlab.training.resume` keeps that state in files of its own.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
 import pickle
 import zipfile
@@ -21,10 +22,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from rnnlab.config import ConfigError, LMConfig, ModelConfig, from_dict
+from rnnlab import UserError
+from rnnlab.config import LMConfig, ModelConfig
 from rnnlab.data.files import atomic_path
 from rnnlab.models.classifier import build_model
 from rnnlab.models.language import CharLM
+from rnnlab.params import ConfigError, from_dict
 from rnnlab.text.vocab import Vocab
 
 FORMAT = "rnnlab-checkpoint"
@@ -39,14 +42,29 @@ class ModelKind:
     build: Callable[[Any, int, int], nn.Module]
 
 
-KINDS: dict[str, ModelKind] = {
-    # pretrained vectors are in the weights already: build a plain embedding, then load into it
-    "classifier": ModelKind(ModelConfig, lambda cfg, v, c: build_model(dataclasses.replace(cfg, embeddings="scratch"), v, c)),
-    "char_lm": ModelKind(LMConfig, lambda cfg, v, c: CharLM(cfg, v, c)),
+# pretrained vectors are in the weights already: build a plain embedding, then load into it
+CLASSIFIER = ModelKind(ModelConfig, lambda cfg, v, c: build_model(dataclasses.replace(cfg, embeddings="scratch"), v, c))
+CHAR_LM = ModelKind(LMConfig, lambda cfg, v, c: CharLM(cfg, v, c))
+
+# Every kind of checkpoint, and the `ModelKind` ("module:attribute") that rebuilds it, imported when one is read.
+KINDS: dict[str, str] = {
+    "classifier": "rnnlab.training.checkpoint:CLASSIFIER",
+    "char_lm": "rnnlab.training.checkpoint:CHAR_LM",
+    "attention_classifier": "rnnlab.training.attention:MODEL_KIND",
+    "subword_classifier": "rnnlab.classifiers.ngram:MODEL_KIND",
+    "awd_lm": "rnnlab.studies.pretraining.lm:MODEL_KIND",
+    "tagger": "rnnlab.studies.tagger.tagger:MODEL_KIND",
+    "lemmatizer": "rnnlab.studies.tagger.lemmatizer:MODEL_KIND",
 }
 
 
-class CheckpointError(ValueError):
+def model_kind(kind: str) -> ModelKind:
+    """How to rebuild a checkpoint of `kind` (one of KINDS)."""
+    module, _, attribute = KINDS[kind].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+class CheckpointError(UserError, ValueError):
     """A checkpoint file is missing, damaged, foreign, too new or of another kind."""
 
 
@@ -98,7 +116,7 @@ def load_checkpoint(path: str | Path, kind: str | None = None, device: str | tor
         raise CheckpointError(f"{path}: a {payload['kind']} checkpoint, not a {kind}")
     if payload["kind"] not in KINDS:
         raise CheckpointError(f"{path}: unknown model kind {payload['kind']!r}")
-    spec = KINDS[payload["kind"]]
+    spec = model_kind(payload["kind"])
     try:
         config = from_dict(spec.config, payload["config"], where=f"{path}: config")
     except ConfigError as err:

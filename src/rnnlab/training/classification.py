@@ -9,11 +9,25 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from rnnlab.config import ModelConfig, TrainerConfig, flatten
+from rnnlab.config import ModelConfig, TrainerConfig
 from rnnlab.models.classifier import build_model, count_parameters
 from rnnlab.models.embeddings import EMBEDDINGS
-from rnnlab.text.batching import EncodedSplit, bucketed_batches, iterate, ordered_batches, shuffled_batches
-from rnnlab.training.loop import Optimization, TrainResult, resolve_device, set_seed, to_device, train
+from rnnlab.params import flatten
+from rnnlab.text.batching import (
+    EncodedSplit,
+    bucketed_batches,
+    iterate,
+    ordered_batches,
+    shuffled_batches,
+)
+from rnnlab.training.loop import (
+    Optimization,
+    TrainResult,
+    resolve_device,
+    set_seed,
+    to_device,
+    train,
+)
 from rnnlab.training.metrics import macro_f1
 from rnnlab.training.resume import RunState
 from rnnlab.training.tracking import Tracker

@@ -27,7 +27,13 @@ from rnnlab.process import TrainingDiverged
 from rnnlab.text.batching import EncodedSplit
 from rnnlab.training.classification import build_classifier, fit
 from rnnlab.training.loop import TrainResult, resolve_device
-from rnnlab.training.tracking import MemoryTracker, MlflowTracker, Tracker, annotate_run, tracking_uri
+from rnnlab.training.tracking import (
+    MemoryTracker,
+    MlflowTracker,
+    Tracker,
+    annotate_run,
+    tracking_uri,
+)
 
 
 def fit_data_parallel(

@@ -14,7 +14,13 @@ from torch import Tensor
 
 from rnnlab.config import LMTrainerConfig
 from rnnlab.models.language import CharLM, State
-from rnnlab.training.loop import Optimization, TrainResult, resolve_device, to_device, train
+from rnnlab.training.loop import (
+    Optimization,
+    TrainResult,
+    resolve_device,
+    to_device,
+    train,
+)
 from rnnlab.training.resume import RunState
 from rnnlab.training.tracking import Tracker
 

@@ -16,9 +16,12 @@ from typing import Annotated, Any, Literal
 
 import torch
 from torch import nn
-from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+from torch.optim.optimizer import (
+    register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook,
+)
 
-from rnnlab.config import PositiveFloat, Range, Share
+from rnnlab.params import PositiveFloat, Range, Share
 from rnnlab.text.batching import bucketed_batches
 from rnnlab.training.finetune import discriminative_groups, slanted_triangular
 

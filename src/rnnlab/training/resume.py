@@ -28,13 +28,14 @@ from typing import Any
 
 import torch
 
+from rnnlab import UserError
 from rnnlab.data.files import atomic_path, sha256_file
 
 FORMAT = "rnnlab-training-state"
 PACKAGE = Path(__file__).resolve().parents[1]  # src/rnnlab
 
 
-class StageBusy(RuntimeError):
+class StageBusy(UserError, RuntimeError):
     """Another process is training this stage."""
 
 

@@ -1,0 +1,1 @@
+"""The chars study's library code (its pipeline: studies/chars/dvc.yaml)."""

@@ -1,0 +1,1 @@
+"""The imdb study's library code (its pipeline: studies/imdb/dvc.yaml)."""

@@ -1,0 +1,1 @@
+"""The pretraining study's library code (its pipeline: studies/pretraining/dvc.yaml)."""

@@ -1,0 +1,1 @@
+"""The tagger study's library code (its pipeline: studies/tagger/dvc.yaml)."""

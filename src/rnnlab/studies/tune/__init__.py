@@ -1,0 +1,1 @@
+"""The tune study's library code (its pipeline: studies/tune/dvc.yaml)."""

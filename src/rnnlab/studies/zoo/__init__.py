@@ -1,0 +1,1 @@
+"""The zoo study's library code (its pipeline: studies/zoo/dvc.yaml)."""

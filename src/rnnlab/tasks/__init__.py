@@ -1,1 +1,0 @@
-"""The tasks: TF-IDF baseline, model zoo, surnames, character LM, memory probe."""
