@@ -1,26 +1,20 @@
-"""The `rnnlab` command: predictions and what drives them, surnames, text samples, part-of-speech tags and lemmas from the pipeline's models;
-the UI; the team's tracking server, moving runs into it, and the DVC remote.
-
-Checkpoint paths default to what dvc.yaml declares as the training stages' outs (run from the
-repository root), or are given with --checkpoint.
-"""
+"""`rnnlab` commands on the pipeline's and the studies' models: predict, explain, names, charlm sample, tag,
+lemmatize. Checkpoint paths default to what the dvc.yaml files declare as the training stages' outs (run from the
+repository root), or are given with --checkpoint."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from rnnlab.cli.errors import CommandError
 from rnnlab.data.files import atomic_path
 from rnnlab.models.attention import ATTENTION
-from rnnlab.process import die_with_parent, raise_on_signals, stop_group
-from rnnlab.profiles import experiment_command
 from rnnlab.serving.outputs import model_checkpoint, pipeline_models
 from rnnlab.serving.predict import (
     BEST,
@@ -37,19 +31,8 @@ from rnnlab.studies.tagger.lemmatizer import lemmatize
 from rnnlab.studies.tagger.tagger import tag_sentences
 from rnnlab.studies.zoo.attention import ATTENTION_STAGE
 from rnnlab.studies.zoo.explain import explain, explanation_html, format_explanation
-from rnnlab.team.migrate import migrate
-from rnnlab.team.remote import RemoteError, push, restore
-from rnnlab.team.server import Server, ServerError, login_help
-from rnnlab.team.server import start as start_server
-from rnnlab.team.server import stop as stop_server
 from rnnlab.training.attention import CLASSIFIER_KINDS
 from rnnlab.training.checkpoint import load_checkpoint
-from rnnlab.training.tracking import runs_view_url
-
-
-class CommandError(RuntimeError):
-    """Bad input to a command: printed without a traceback, exit status 2."""
-
 
 CHARS_PIPELINE = Path("studies/chars/dvc.yaml")  # the character-level tasks' stages
 TAGGER_PIPELINE = Path("studies/tagger/dvc.yaml")
@@ -176,79 +159,9 @@ def lemmatize_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def ui_command(args: argparse.Namespace) -> int:
-    """The MLflow UI in a process group of its own, stopped whole when this command stops or its parent dies."""
-    if args.pid_file.is_file():
-        raise CommandError(f"{args.pid_file} exists: a UI may be running (stop it with `make ui-stop`)")
-    die_with_parent()
-    raise_on_signals()
-    url = runs_view_url(f"http://{args.host}:{args.port}", args.backend_store_uri)  # before the server opens the store
-    cmd = ["mlflow", "ui", "--backend-store-uri", args.backend_store_uri, "--host", args.host,
-           "--port", str(args.port), "--workers", "1"]
-    server = subprocess.Popen(cmd, env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-                              start_new_session=True)
-    args.pid_file.parent.mkdir(parents=True, exist_ok=True)
-    args.pid_file.write_text(f"{server.pid}\n")
-    print(f"MLflow UI: {url}", file=sys.stderr, flush=True)
-    try:
-        return server.wait()
-    except KeyboardInterrupt:  # Ctrl-C, SIGTERM (kill of this command or of `make ui`)
-        return 0
-    finally:
-        stop_group(server.pid)  # the server's workers too: the group is its PID
-        server.wait()
-        args.pid_file.unlink(missing_ok=True)
 
-
-def ui_stop_command(args: argparse.Namespace) -> int:
-    """Stop the UI that `rnnlab ui` started: every process of its group."""
-    if not args.pid_file.is_file():
-        raise CommandError(f"no {args.pid_file}: no UI started by `make ui` is running")
-    stop_group(int(args.pid_file.read_text()))
-    args.pid_file.unlink(missing_ok=True)
-    return 0
-
-
-def server_command(args: argparse.Namespace) -> int:
-    """Start or stop the team's tracking server (PostgreSQL + mlflow server with logins)."""
-    server = Server(args.dir, args.host, args.port, args.pg_port)
-    if args.action == "start":
-        start_server(server, args.artifacts, args.workers)
-        print(login_help(server))
-    else:
-        stop_server(server)
-        print(f"stopped the tracking server in {args.dir}")
-    return 0
-
-
-def migrate_command(args: argparse.Namespace) -> int:
-    """Copy the runs of a local store into a tracking server."""
-    for experiment, n in migrate(args.source, args.target).items():
-        print(f"{experiment}: {n} runs copied")
-    return 0
-
-
-def remote_command(args: argparse.Namespace) -> int:
-    """Restore from, or publish to, the team's DVC remote."""
-    print(restore(args.on_error) if args.action == "restore" else push())
-    return 0
-
-
-def profile_command(args: argparse.Namespace) -> int:
-    """`dvc exp run --all-pipelines` with the profile's params (its exit status)."""
-    command = experiment_command(args.profile, args.root)
-    if args.dry:
-        print(" ".join(command))
-        return 0
-    return subprocess.run(command, check=False).returncode
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="rnnlab", description="Recurrent text classifiers: use the results.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    checkpoint = {"type": Path, "help": "a checkpoint file (default: the stage's out in dvc.yaml)"}
-
+def add_commands(commands: argparse._SubParsersAction, checkpoint: dict) -> None:
+    """The model commands' parsers."""
     cmd = commands.add_parser("predict", help="classify raw texts with a trained sentiment model")
     cmd.add_argument("texts", nargs="*", help="texts to classify")
     cmd.add_argument("--model", default=BEST,
@@ -305,57 +218,3 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--checkpoint", **checkpoint)
     cmd.add_argument("--tagger-checkpoint", type=Path, help="the tagger (default: the tagger stage's out)")
     cmd.set_defaults(func=lemmatize_command)
-
-    pid_file = {"type": Path, "default": Path(".rnnlab/ui.pid"), "help": "where the UI's process group id is kept"}
-    cmd = commands.add_parser("ui", help="the MLflow UI in the foreground; Ctrl-C or SIGTERM stops all of it")
-    cmd.add_argument("--backend-store-uri", default="sqlite:///mlflow.db")
-    cmd.add_argument("--host", default="127.0.0.1")
-    cmd.add_argument("--port", type=int, default=5000)
-    cmd.add_argument("--pid-file", **pid_file)
-    cmd.set_defaults(func=ui_command)
-    cmd = commands.add_parser("profile", help="run every pipeline with a budget profile's params, as a DVC experiment")
-    cmd.add_argument("profile", type=Path, help="a profile: params file -> `dotted.key: value` lines (profiles/gpu.yaml)")
-    cmd.add_argument("--root", type=Path, default=Path("."), help="the repository the profile's params files are in")
-    cmd.add_argument("--dry", action="store_true", help="print the dvc command instead of running it")
-    cmd.set_defaults(func=profile_command)
-
-    cmd = commands.add_parser("ui-stop", help="stop the UI started by `rnnlab ui` (from another shell)")
-    cmd.add_argument("--pid-file", **pid_file)
-    cmd.set_defaults(func=ui_stop_command)
-
-    cmd = commands.add_parser("server", help="the team's MLflow tracking server: PostgreSQL, logins, served artifacts")
-    cmd.add_argument("action", choices=["start", "stop"])
-    cmd.add_argument("--dir", type=Path, default=Path(".rnnlab/server"), help="data, artifacts, logs, credentials")
-    cmd.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0 for a team)")
-    cmd.add_argument("--port", type=int, default=5001)
-    cmd.add_argument("--pg-port", type=int, default=5433, help="PostgreSQL's port, on 127.0.0.1")
-    cmd.add_argument("--workers", type=int, default=2, help="mlflow server's worker processes")
-    cmd.add_argument("--artifacts", default="", help="where the server stores artifacts (default: DIR/artifacts; "
-                                                     "s3://bucket/path with dvc-s3's boto3 credentials)")
-    cmd.set_defaults(func=server_command)
-    cmd = commands.add_parser("migrate", help="copy the runs of one MLflow store into another")
-    cmd.add_argument("--source", default="sqlite:///mlflow.db")
-    cmd.add_argument("--target", required=True, help="e.g. http://127.0.0.1:5001 (MLFLOW_TRACKING_USERNAME/PASSWORD)")
-    cmd.set_defaults(func=migrate_command)
-    cmd = commands.add_parser("remote", help="the team's DVC remote: restore before dvc repro, push after")
-    cmd.add_argument("action", choices=["restore", "push"])
-    cmd.add_argument("--on-error", choices=["fail", "warn"], default="fail",
-                     help="restore: stop on an unreachable remote, or warn and let dvc repro train locally")
-    cmd.set_defaults(func=remote_command)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `rnnlab` console script."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args) or 0
-    except (CommandError, FileNotFoundError, KeyError, ValueError, RemoteError, ServerError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        hint = " (train it with `dvc repro`)" if isinstance(err, FileNotFoundError) else ""
-        print(f"rnnlab: error: {message}{hint}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
