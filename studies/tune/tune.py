@@ -49,7 +49,7 @@ def main() -> None:
     began = time.perf_counter()
     cfg, seed = load_section(args.params, "tune", TuneConfig), load_section(args.params, "seed", NonNegativeInt)
     cluster = load_section(args.pipeline_params, "cluster", ClusterConfig)
-    require_entry(args.params, "train", cfg.model, "tune.model")
+    require_entry(args.pipeline_params, "train", cfg.model, "tune.model")
     trainer = load_section(args.pipeline_params, "trainer", TrainerConfig)
     base = load_section(args.pipeline_params, f"train.{cfg.model}", ModelConfig)
     torch.set_num_threads(trainer.num_threads)  # as the trials did: the retrained chosen trial scores the same

@@ -49,7 +49,7 @@ def main() -> None:
 
     cfg = load_section(args.params, "subword", SubwordConfig)
     trainer = load_section(args.pipeline_params, "trainer", TrainerConfig)
-    require_entry(args.params, "train", cfg.model, "subword.model")
+    require_entry(args.pipeline_params, "train", cfg.model, "subword.model")
     base = load_section(args.pipeline_params, f"train.{cfg.model}", ModelConfig)
     max_len = load_section(args.pipeline_params, "featurize.max_len", PositiveInt)
     model_cfg, trainer = variant_configs(base, trainer, cfg.overrides, "subword.overrides")

@@ -124,6 +124,22 @@ def test_stage_lists_exactly_the_params_it_loads(name, definition):
     assert loaded == listed_params(definition), f"{name}: loads {sorted(loaded)}"
 
 
+@pytest.mark.parametrize(("name", "definition"), definitions(), ids=[name for name, _ in definitions()])
+def test_an_entry_is_required_from_the_file_its_section_loads_from(name, definition):
+    """`require_entry(args.X, "train", ...)` reads the file the stage loads `train.<entry>` from (a study stage's
+    `train` is in the main pipeline's params, --pipeline-params, not its own)."""
+    tree = ast.parse(stage_script(definition).read_text(encoding="utf-8"))
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)]
+    for check in (c for c in calls if c.func.id == "require_entry"):
+        section = check.args[1].value
+        loads = [c for c in calls if c.func.id == "load_section" and ast.unparse(c.args[1]).lstrip("f").strip("'\"")
+                 .startswith(f"{section}.")]
+        assert loads, f"{name}: requires a `{section}` entry it never loads"
+        assert {ast.unparse(c.args[0]) for c in loads} == {ast.unparse(check.args[0])}, (
+            f"{name}: require_entry reads {ast.unparse(check.args[0])}, the entry loads from "
+            f"{sorted({ast.unparse(c.args[0]) for c in loads})}")
+
+
 def template_field(node: ast.expr) -> str:
     """How dvc.yaml spells a value the code reads: `args.name` is a foreach stage's key, `<section>.<field>` a field
     of its item or of a params section (`${item.model}`, `${tune.model}`), compared by the field's name (a plain
