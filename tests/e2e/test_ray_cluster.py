@@ -6,6 +6,7 @@ spread over both nodes), as a multi-node cluster does; the test stops them by th
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ import yaml
 from rnnlab.text.features import save_features
 from rnnlab.text.vocab import build_vocab
 from tests.integration.test_training import synthetic_docs
+from tests.unit.test_config import REPO
 
 from .conftest import ROOT, VENV_BIN, free_port, running
 
@@ -41,8 +43,7 @@ def workspace(tmp_path_factory) -> Path:
     vocab.save(folder / "vocab.json")
     save_features(folder / "tensors.pt", {name: encode_split(d, y, vocab, 20) for name, (d, y) in docs.items()},
                   ["negative", "positive"])
-    params = {name: value for path in ("params.yaml", "studies/zoo/params.yaml", "studies/tune/params.yaml")
-              for name, value in yaml.safe_load((ROOT / path).read_text(encoding="utf-8")).items()}  # one file for both
+    params = copy.deepcopy(REPO)  # every params file's sections in one file, for both arguments
     params["zoo"].update(seeds=[1, 2], variants={"lstm": {}, "gru": {"model": {"cell": "gru"}}})
     params["zoo"]["base"].update(TINY)
     params["zoo"]["trainer"].update(epochs=6, patience=6, batch_size=32)

@@ -1,6 +1,7 @@
 """RuSentiment's 5-class task: splits built around the 3-class corpus the language model read, no validation or
 test text in the language model's corpus, weighted F1, and the stage on tiny data."""
 
+import copy
 import json
 import os
 import subprocess
@@ -25,6 +26,7 @@ from rnnlab.training.metrics import score
 from rnnlab.training.tracking import MemoryTracker
 from tests.integration.test_ablation import ROOT
 from tests.integration.test_pretraining import MODEL, PHRASES, SENTIMENT, TEXT, stage
+from tests.unit.test_config import REPO
 
 FIVE = FiveClassConfig(label_map={k: k for k in ("positive", "negative", "neutral", "speech", "skip")}, val_size=0.25)
 EXTRA = {"speech": "с днём рождения", "skip": "репост если согласен"}
@@ -89,8 +91,7 @@ def test_the_stage_trains_the_recipe_on_five_labels(tmp_path):
     lm_corpus.to_csv(tmp_path / "lm.csv", index=False)
     lm, _ = pretrain(lm_corpus, TEXT, LMVocabConfig(max_size=200, min_freq=1), MODEL, stage(9), MemoryTracker(), seed=0)
     save_checkpoint(tmp_path / "lm.pt", lm)
-    params = {**yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")),  # both files in one
-              **yaml.safe_load((ROOT / "studies/pretraining/params.yaml").read_text(encoding="utf-8"))}
+    params = copy.deepcopy(REPO)  # every params file's sections in one file, for both arguments
     trainer = {**params["lm"]["classifier"]["trainer"], "device": "cpu", "epochs": 2, "batch_size": 8, "num_threads": 1}
     params["lm"]["classifier"] = {**params["lm"]["classifier"], "seeds": [1, 2], "max_len": 20, "trainer": trainer}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
